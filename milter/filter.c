@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The libmilter callbacks: classify each recipient, hold a message for an
+ * on-demand domain with smfi_quarantine at end of message, and log the hold.
+ *
+ * Connection state (client name and address) lives as long as the SMTP
+ * session; message state is reset at every MAIL FROM and cleared in one
+ * place, message_clear(), called from eom, abort and close.
+ *
+ * An internal error (no memory for the connection state, no configuration)
+ * is handled as OnError says: "tempfail" answers 451 so the client retries;
+ * "hold" accepts the message and quarantines it with the reason
+ * "ondemand [error]", which no domain release selects, so an operator
+ * decides.  That path keeps no state, so it works when allocation fails.
+ *
+ * BUGS: the size in the hold line is sendmail's {msg_size} macro; where the
+ * MTA does not send it the line says size=unknown.
+ */
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdatomic.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "od_filter.h"
+#include "od_log.h"
+#include "od_msgclass.h"
+#include "od_rcpt.h"
+#include "od_runtime.h"
+#include "od_util.h"
+
+/* Bounds for untrusted text copied into log lines. */
+#define LOG_TEXT_MAX 256
+
+struct message {
+	struct od_config_ref *config;	/* snapshot for this transaction */
+	char queue_id[64];
+	char sender[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
+	struct od_msgclass msgclass;
+	bool active;
+};
+
+struct connection {
+	char client_name[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
+	char client_addr[INET6_ADDRSTRLEN + 8];
+	struct message message;
+};
+
+static atomic_int on_error_policy = OD_ON_ERROR_HOLD;
+
+void
+od_filter_set_on_error(enum od_on_error policy)
+{
+	atomic_store(&on_error_policy, policy);
+}
+
+/* Applies OnError to a callback that has no usable state. */
+static sfsistat
+internal_error(SMFICTX *ctx, const char *what)
+{
+	if (atomic_load(&on_error_policy) == OD_ON_ERROR_TEMPFAIL) {
+		od_log(LOG_ERR, "%s; answering 451 (OnError tempfail)", what);
+		smfi_setreply(ctx, "451", "4.3.0", "Temporary local error, "
+		    "try again later");
+		return SMFIS_TEMPFAIL;
+	}
+	od_log(LOG_ERR, "%s; the message will be held with reason "
+	    "\"%s [error]\" (OnError hold)", what, OD_HOLD_REASON_PREFIX);
+	return SMFIS_CONTINUE;
+}
+
+/* Holds a message that an internal error kept the filter from classifying. */
+static sfsistat
+hold_unclassified(SMFICTX *ctx)
+{
+	const char *id = smfi_getsymval(ctx, "i");
+	char queue_id[64] = "NOQUEUE";
+
+	if (id != NULL)
+		od_escape(queue_id, sizeof(queue_id), id, 40);
+	if (atomic_load(&on_error_policy) == OD_ON_ERROR_TEMPFAIL ||
+	    smfi_quarantine(ctx, OD_HOLD_REASON_PREFIX " [error]") !=
+	    MI_SUCCESS) {
+		od_log(LOG_ERR, "%s: action=tempfail reason=\"internal "
+		    "error\"", queue_id);
+		return SMFIS_TEMPFAIL;
+	}
+	od_log(LOG_WARNING, "%s: action=hold domain=[error] reason=\"internal "
+	    "error\"", queue_id);
+	return SMFIS_CONTINUE;
+}
+
+static void
+message_clear(struct message *message)
+{
+	od_runtime_release(message->config);
+	memset(message, 0, sizeof(*message));
+	od_msgclass_reset(&message->msgclass);
+}
+
+static const char *
+queue_id_of(SMFICTX *ctx, struct message *message)
+{
+	const char *id;
+
+	if (message->queue_id[0] == '\0') {
+		id = smfi_getsymval(ctx, "i");
+		if (id != NULL)
+			od_escape(message->queue_id, sizeof(message->queue_id),
+			    id, 40);
+	}
+	return message->queue_id[0] != '\0' ? message->queue_id : "NOQUEUE";
+}
+
+static sfsistat
+filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
+    unsigned long unused0, unsigned long unused1, unsigned long *actions_out,
+    unsigned long *steps_out, unsigned long *unused0_out,
+    unsigned long *unused1_out)
+{
+	/* Skip every step the filter does not use, where the MTA allows. */
+	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
+	    SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+
+	(void)unused0;
+	(void)unused1;
+	if ((actions & SMFIF_QUARANTINE) == 0) {
+		od_log(LOG_ERR, "the MTA does not offer quarantine; the filter "
+		    "cannot hold mail and rejects it with 451 instead");
+	}
+	*actions_out = actions & (SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+	*steps_out = steps & skip;
+	*unused0_out = 0;
+	*unused1_out = 0;
+	if (actions & SMFIF_SETSYMLIST) {
+		/* {i} is in the default lists too; {msg_size} is not. */
+		if (smfi_setsymlist(ctx, SMFIM_EOM, "{i} {msg_size}") !=
+		    MI_SUCCESS)
+			od_log(LOG_WARNING, "cannot request the {msg_size} "
+			    "macro; hold lines will say size=unknown");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static void
+format_address(const struct sockaddr *address, char *out, size_t size)
+{
+	const void *raw = NULL;
+
+	od_strlcpy(out, "unknown", size);
+	if (address == NULL)
+		return;
+	if (address->sa_family == AF_INET)
+		raw = &((const struct sockaddr_in *)(const void *)address)
+		    ->sin_addr;
+	else if (address->sa_family == AF_INET6)
+		raw = &((const struct sockaddr_in6 *)(const void *)address)
+		    ->sin6_addr;
+	if (raw == NULL || inet_ntop(address->sa_family, raw, out,
+	    (socklen_t)size) == NULL)
+		od_strlcpy(out, "unknown", size);
+}
+
+static sfsistat
+filter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct connection *connection = calloc(1, sizeof(*connection));
+
+	if (connection == NULL)
+		return internal_error(ctx, "out of memory for a new "
+		    "connection");
+	od_escape(connection->client_name, sizeof(connection->client_name),
+	    hostname != NULL ? hostname : "unknown", LOG_TEXT_MAX);
+	format_address(hostaddr, connection->client_addr,
+	    sizeof(connection->client_addr));
+	message_clear(&connection->message);
+	smfi_setpriv(ctx, connection);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+	struct message *message;
+
+	if (connection == NULL)
+		return internal_error(ctx, "no connection state");
+	message = &connection->message;
+	message_clear(message);
+	message->config = od_runtime_acquire();
+	if (message->config == NULL)
+		return internal_error(ctx, "no configuration loaded");
+	message->active = true;
+	od_escape(message->sender, sizeof(message->sender),
+	    argv[0] != NULL ? argv[0] : "", LOG_TEXT_MAX);
+	queue_id_of(ctx, message);
+	return SMFIS_CONTINUE;
+}
+
+/* Sets the 452 4.5.3 reply for a recipient of another class. */
+static void
+reply_separate_transaction(SMFICTX *ctx, const struct od_msgclass *msgclass,
+    const char *hold_domain)
+{
+	char text[512];
+
+	if (msgclass->kind == OD_CLASS_HOLD)
+		snprintf(text, sizeof(text), "This message holds mail for "
+		    "the on-demand domain %s; send other recipients in a "
+		    "separate transaction", msgclass->domain);
+	else
+		snprintf(text, sizeof(text), "Mail for the on-demand domain "
+		    "%s is held apart; send it in a separate transaction",
+		    hold_domain);
+	smfi_setreply(ctx, "452", "4.5.3", text);
+}
+
+static sfsistat
+filter_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+	struct message *message;
+	const struct od_config *config;
+	char domain[OD_DOMAIN_SIZE];
+	const char *hold_domain = NULL;
+	char recipient[LOG_TEXT_MAX * 4 + 4];
+
+	if (connection == NULL || !connection->message.active)
+		return atomic_load(&on_error_policy) == OD_ON_ERROR_TEMPFAIL ?
+		    SMFIS_TEMPFAIL : SMFIS_CONTINUE;
+	message = &connection->message;
+	config = od_runtime_config(message->config);
+
+	if (argv[0] != NULL &&
+	    od_addr_domain(argv[0], domain) == OD_ADDR_DOMAIN &&
+	    od_domain_set_match(config->domains, domain))
+		hold_domain = domain;
+
+	if (!od_msgclass_add(&message->msgclass, hold_domain)) {
+		od_escape(recipient, sizeof(recipient),
+		    argv[0] != NULL ? argv[0] : "", LOG_TEXT_MAX);
+		od_log(LOG_INFO, "%s: action=separate recipient=%s "
+		    "message_class=%s client=%s[%s]",
+		    queue_id_of(ctx, message), recipient,
+		    message->msgclass.kind == OD_CLASS_HOLD ?
+		    message->msgclass.domain : "normal",
+		    connection->client_name, connection->client_addr);
+		reply_separate_transaction(ctx, &message->msgclass,
+		    hold_domain);
+		return SMFIS_TEMPFAIL;
+	}
+	if (od_log_debug_level() >= 2) {
+		od_escape(recipient, sizeof(recipient),
+		    argv[0] != NULL ? argv[0] : "", LOG_TEXT_MAX);
+		od_debug(2, "%s: recipient %s: %s", queue_id_of(ctx, message),
+		    recipient, hold_domain != NULL ? hold_domain : "not held");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+hold_message(SMFICTX *ctx, struct connection *connection)
+{
+	struct message *message = &connection->message;
+	char reason[OD_DOMAIN_SIZE + 32];
+	char size[32] = "unknown";
+	const char *macro;
+
+	snprintf(reason, sizeof(reason), "%s [%s]", OD_HOLD_REASON_PREFIX,
+	    message->msgclass.domain);
+	if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {
+		od_log(LOG_ERR, "%s: action=tempfail domain=%s reason=\"the "
+		    "MTA refused the quarantine request\" client=%s[%s]",
+		    queue_id_of(ctx, message), message->msgclass.domain,
+		    connection->client_name, connection->client_addr);
+		smfi_setreply(ctx, "451", "4.3.0", "Cannot hold the message "
+		    "for delivery on demand, try again later");
+		return SMFIS_TEMPFAIL;
+	}
+
+	macro = smfi_getsymval(ctx, "{msg_size}");
+	if (macro != NULL)
+		od_escape(size, sizeof(size), macro, 20);
+	od_log(LOG_INFO, "%s: action=hold domain=%s sender=%s nrcpts=%u "
+	    "size=%s client=%s[%s]", queue_id_of(ctx, message),
+	    message->msgclass.domain, message->sender,
+	    message->msgclass.recipients, size, connection->client_name,
+	    connection->client_addr);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_eom(SMFICTX *ctx)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+	sfsistat status = SMFIS_CONTINUE;
+
+	if (connection == NULL || !connection->message.active)
+		return hold_unclassified(ctx);
+	if (
+	    connection->message.msgclass.kind == OD_CLASS_HOLD)
+		status = hold_message(ctx, connection);
+	message_clear(&connection->message);
+	return status;
+}
+
+static sfsistat
+filter_abort(SMFICTX *ctx)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	if (connection != NULL)
+		message_clear(&connection->message);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_close(SMFICTX *ctx)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	if (connection != NULL) {
+		message_clear(&connection->message);
+		free(connection);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc od_filter_description = {
+	.xxfi_name = "ondemand",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_QUARANTINE,
+	.xxfi_connect = filter_connect,
+	.xxfi_envfrom = filter_envfrom,
+	.xxfi_envrcpt = filter_envrcpt,
+	.xxfi_eom = filter_eom,
+	.xxfi_abort = filter_abort,
+	.xxfi_close = filter_close,
+	.xxfi_negotiate = filter_negotiate,
+};

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The configuration file, /etc/mail/ondemand.conf by default.
+ *
+ * Lines are "Key value"; '#' starts a comment; keys are case-insensitive and
+ * values are checked strictly.  Every error names FILE:LINE, the value and
+ * what is expected.
+ */
+#ifndef OD_CONFIG_H
+#define OD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "od_domain.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define OD_DEFAULT_CONFIG_FILE "/etc/mail/ondemand.conf"
+#define OD_DEFAULT_SOCKET "unix:/run/ondemand/milter.sock"
+#define OD_DEFAULT_PIDFILE "/run/ondemand/ondemand-milter.pid"
+#define OD_DEFAULT_SOCKET_MODE 0660
+#define OD_DEFAULT_MAX_HOLD_AGE (7LL * 24 * 3600)
+
+enum od_on_error {
+	OD_ON_ERROR_HOLD,	/* accept and keep the message held */
+	OD_ON_ERROR_TEMPFAIL	/* answer 4xx so the client retries */
+};
+
+enum od_etrn_other {
+	OD_ETRN_OTHER_PASS,	/* sendmail handles the ETRN itself */
+	OD_ETRN_OTHER_DENY	/* 459 */
+};
+
+struct od_config {
+	char *path;			/* the file this was read from */
+	char *socket;			/* libmilter socket specification */
+	mode_t socket_mode;
+	char *socket_group;		/* NULL: the daemon's primary group */
+	char *user;			/* USER[:GROUP]; NULL: do not change */
+	char *pidfile;
+	enum od_on_error on_error;
+	struct od_domain_set *domains;
+
+	/* Release side. */
+	char *socketmap;		/* NULL: no ETRN hook */
+	char *control_socket;		/* NULL: no ondemandctl */
+	char *sendmail_path;
+	char *sendmail_config;		/* NULL: sendmail's own */
+	enum od_etrn_other etrn_other;
+	long long max_hold_age;		/* seconds */
+};
+
+/*
+ * Reads path into a new configuration.  On failure returns NULL and writes
+ * "FILE:LINE: message" (or "FILE: message") into error.
+ */
+struct od_config *od_config_load(const char *path, char *error,
+    size_t error_size);
+
+void od_config_free(struct od_config *config);
+
+#endif

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Configuration file reader.
+ *
+ * Each key is described once in the keys[] table: its name, whether it may
+ * repeat, and the function that checks and stores its value.  Errors are
+ * "FILE:LINE: message" and name the offending value and what is expected; a
+ * DomainFile error names the domain file and its line.
+ */
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "od_config.h"
+#include "od_util.h"
+
+#define LINE_MAX_LEN 4096
+#define MAX_HOLD_AGE_LIMIT (366LL * 86400)
+
+struct parser {
+	struct od_config *config;
+	const char *file;
+	unsigned line;
+	char *error;
+	size_t error_size;
+};
+
+typedef bool (*value_handler)(struct parser *, const char *key,
+    const char *value);
+
+struct key {
+	const char *name;
+	bool repeatable;
+	value_handler handle;
+};
+
+static bool
+fail(struct parser *parser, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static bool
+fail(struct parser *parser, const char *format, ...)
+{
+	char message[1024];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	if (parser->line > 0)
+		snprintf(parser->error, parser->error_size, "%s:%u: %s",
+		    parser->file, parser->line, message);
+	else
+		snprintf(parser->error, parser->error_size, "%s: %s",
+		    parser->file, message);
+	return false;
+}
+
+/* Quotes a value for an error message, bounded and with controls escaped. */
+static const char *
+quoted(const char *value, char *buffer, size_t size)
+{
+	od_escape(buffer, size, value, 200);
+	return buffer;
+}
+
+static bool
+store_string(struct parser *parser, char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return fail(parser, "out of memory");
+	free(*field);
+	*field = copy;
+	return true;
+}
+
+static bool
+check_absolute_path(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+
+	if (value[0] != '/')
+		return fail(parser, "invalid %s \"%s\": expected an absolute "
+		    "path starting with /", key, quoted(value, q, sizeof(q)));
+	return true;
+}
+
+/*
+ * Checks a libmilter or socketmap socket specification: unix:/path,
+ * local:/path, a bare /path, inet:PORT@HOST or inet6:PORT@HOST.
+ */
+static bool
+check_socket_spec(struct parser *parser, const char *key, const char *value)
+{
+	const char *path = NULL;
+	char q[256];
+
+	if (strncmp(value, "unix:", 5) == 0)
+		path = value + 5;
+	else if (strncmp(value, "local:", 6) == 0)
+		path = value + 6;
+	else if (value[0] == '/')
+		path = value;
+
+	if (path != NULL) {
+		if (path[0] != '/')
+			return fail(parser, "invalid %s \"%s\": the socket "
+			    "path must be absolute, as in unix:/run/ondemand/"
+			    "milter.sock", key, quoted(value, q, sizeof(q)));
+		return true;
+	}
+	if (strncmp(value, "inet:", 5) == 0 ||
+	    strncmp(value, "inet6:", 6) == 0) {
+		const char *port = strchr(value, ':') + 1;
+		char *end;
+		long number;
+
+		errno = 0;
+		number = strtol(port, &end, 10);
+		if (errno != 0 || end == port || number < 1 ||
+		    number > 65535 || (*end != '\0' && *end != '@'))
+			return fail(parser, "invalid %s \"%s\": expected "
+			    "inet:PORT@HOST with a port from 1 to 65535", key,
+			    quoted(value, q, sizeof(q)));
+		return true;
+	}
+	return fail(parser, "invalid %s \"%s\": expected unix:/PATH, "
+	    "inet:PORT@HOST or inet6:PORT@HOST", key,
+	    quoted(value, q, sizeof(q)));
+}
+
+static bool
+handle_socket(struct parser *parser, const char *key, const char *value)
+{
+	return check_socket_spec(parser, key, value) &&
+	    store_string(parser, &parser->config->socket, value);
+}
+
+static bool
+handle_socketmap(struct parser *parser, const char *key, const char *value)
+{
+	return check_socket_spec(parser, key, value) &&
+	    store_string(parser, &parser->config->socketmap, value);
+}
+
+static bool
+handle_socket_mode(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+	char *end;
+	long mode;
+
+	errno = 0;
+	mode = strtol(value, &end, 8);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+	    mode < 0 || mode > 0777)
+		return fail(parser, "invalid %s \"%s\": expected an octal "
+		    "mode from 0 to 0777, such as 0660", key,
+		    quoted(value, q, sizeof(q)));
+	if ((mode & 0600) != 0600)
+		return fail(parser, "invalid %s \"%s\": the owner needs read "
+		    "and write permission (0600) to use the socket", key,
+		    quoted(value, q, sizeof(q)));
+	parser->config->socket_mode = (mode_t)mode;
+	return true;
+}
+
+static bool
+handle_socket_group(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+
+	if (getgrnam(value) == NULL)
+		return fail(parser, "invalid %s \"%s\": no such group; create "
+		    "it or name an existing group", key,
+		    quoted(value, q, sizeof(q)));
+	return store_string(parser, &parser->config->socket_group, value);
+}
+
+static bool
+handle_user(struct parser *parser, const char *key, const char *value)
+{
+	char name[256], q[256];
+	const char *colon = strchr(value, ':');
+	size_t len = colon ? (size_t)(colon - value) : strlen(value);
+
+	if (len == 0 || len >= sizeof(name) || (colon && colon[1] == '\0'))
+		return fail(parser, "invalid %s \"%s\": expected USER or "
+		    "USER:GROUP", key, quoted(value, q, sizeof(q)));
+	memcpy(name, value, len);
+	name[len] = '\0';
+	if (getpwnam(name) == NULL)
+		return fail(parser, "invalid %s \"%s\": no such user \"%s\"; "
+		    "create it or name an existing user", key,
+		    quoted(value, q, sizeof(q)), name);
+	if (colon != NULL && getgrnam(colon + 1) == NULL)
+		return fail(parser, "invalid %s \"%s\": no such group \"%s\"",
+		    key, quoted(value, q, sizeof(q)), colon + 1);
+	return store_string(parser, &parser->config->user, value);
+}
+
+static bool
+handle_pidfile(struct parser *parser, const char *key, const char *value)
+{
+	return check_absolute_path(parser, key, value) &&
+	    store_string(parser, &parser->config->pidfile, value);
+}
+
+static bool
+handle_control_socket(struct parser *parser, const char *key,
+    const char *value)
+{
+	return check_absolute_path(parser, key, value) &&
+	    store_string(parser, &parser->config->control_socket, value);
+}
+
+static bool
+handle_sendmail_path(struct parser *parser, const char *key,
+    const char *value)
+{
+	return check_absolute_path(parser, key, value) &&
+	    store_string(parser, &parser->config->sendmail_path, value);
+}
+
+static bool
+handle_sendmail_config(struct parser *parser, const char *key,
+    const char *value)
+{
+	return check_absolute_path(parser, key, value) &&
+	    store_string(parser, &parser->config->sendmail_config, value);
+}
+
+static bool
+handle_on_error(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+
+	if (strcmp(value, "hold") == 0)
+		parser->config->on_error = OD_ON_ERROR_HOLD;
+	else if (strcmp(value, "tempfail") == 0)
+		parser->config->on_error = OD_ON_ERROR_TEMPFAIL;
+	else
+		return fail(parser, "invalid %s \"%s\": expected hold or "
+		    "tempfail", key, quoted(value, q, sizeof(q)));
+	return true;
+}
+
+static bool
+handle_etrn_other(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+
+	if (strcmp(value, "pass") == 0)
+		parser->config->etrn_other = OD_ETRN_OTHER_PASS;
+	else if (strcmp(value, "deny") == 0)
+		parser->config->etrn_other = OD_ETRN_OTHER_DENY;
+	else
+		return fail(parser, "invalid %s \"%s\": expected pass or deny",
+		    key, quoted(value, q, sizeof(q)));
+	return true;
+}
+
+static bool
+handle_max_hold_age(struct parser *parser, const char *key,
+    const char *value)
+{
+	char q[256];
+	long long seconds;
+
+	if (!od_parse_duration(value, MAX_HOLD_AGE_LIMIT, &seconds) ||
+	    seconds < 60)
+		return fail(parser, "invalid %s \"%s\": expected a duration "
+		    "from 1m to 366d, such as 4h or 7d (units s, m, h, d, w)",
+		    key, quoted(value, q, sizeof(q)));
+	parser->config->max_hold_age = seconds;
+	return true;
+}
+
+/* Adds one domain in configuration syntax: NAME, or .NAME for subdomains. */
+static bool
+add_domain(struct parser *parser, const char *key, const char *value)
+{
+	char normal[OD_DOMAIN_SIZE], q[256];
+	bool subdomains = false;
+	const char *name = value;
+	const char *error;
+
+	if (name[0] == '.') {
+		subdomains = true;
+		name++;
+	}
+	if (!od_domain_normalize(name, normal, &error))
+		return fail(parser, "invalid %s \"%s\": the name %s; expected "
+		    "a host name such as example.test, or .example.test for "
+		    "its subdomains", key, quoted(value, q, sizeof(q)), error);
+	if (!od_domain_set_add(parser->config->domains, normal, subdomains))
+		return fail(parser, "out of memory");
+	return true;
+}
+
+static char *
+trim(char *text)
+{
+	char *end;
+
+	while (isspace((unsigned char)*text))
+		text++;
+	end = text + strlen(text);
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return text;
+}
+
+/*
+ * Cuts a comment off: '#' at the start of the line or after white space.
+ * Paths may contain '#' elsewhere.
+ */
+static void
+strip_comment(char *line)
+{
+	char *p;
+
+	for (p = line; *p != '\0'; p++) {
+		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/*
+ * Reads a file line by line and calls handle_line for each line that has
+ * text after comments are removed.  Errors name parser->file and the line.
+ */
+static bool
+read_lines(struct parser *parser, const char *what,
+    bool (*handle_line)(struct parser *, char *))
+{
+	FILE *stream;
+	char *line = NULL;
+	size_t capacity = 0;
+	ssize_t len;
+	bool ok = true;
+
+	stream = fopen(parser->file, "r");
+	if (stream == NULL)
+		return fail(parser, "cannot open %s: %s", what,
+		    strerror(errno));
+
+	parser->line = 0;
+	while ((len = getline(&line, &capacity, stream)) != -1) {
+		char *text;
+
+		parser->line++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			ok = fail(parser, "contains a NUL byte; is this a text "
+			    "file?");
+			break;
+		}
+		if (len > LINE_MAX_LEN) {
+			ok = fail(parser, "line is longer than %d characters",
+			    LINE_MAX_LEN);
+			break;
+		}
+		strip_comment(line);
+		text = trim(line);
+		if (*text == '\0')
+			continue;
+		if (!handle_line(parser, text)) {
+			ok = false;
+			break;
+		}
+	}
+	if (ok && ferror(stream)) {
+		parser->line = 0;
+		ok = fail(parser, "cannot read %s: %s", what, strerror(errno));
+	}
+	free(line);
+	fclose(stream);
+	return ok;
+}
+
+static bool
+domain_file_line(struct parser *parser, char *text)
+{
+	char q[256];
+
+	if (strpbrk(text, " \t") != NULL)
+		return fail(parser, "invalid domain \"%s\": expected one "
+		    "domain per line", quoted(text, q, sizeof(q)));
+	return add_domain(parser, "domain", text);
+}
+
+static bool
+handle_domain_file(struct parser *parser, const char *key, const char *value)
+{
+	struct parser inner = *parser;
+	char q[256];
+	FILE *stream;
+
+	if (!check_absolute_path(parser, key, value))
+		return false;
+	/* Report an unreadable file at the line that names it. */
+	stream = fopen(value, "r");
+	if (stream == NULL)
+		return fail(parser, "invalid %s \"%s\": cannot open it: %s",
+		    key, quoted(value, q, sizeof(q)), strerror(errno));
+	fclose(stream);
+
+	/* Errors inside the domain file name that file and its line. */
+	inner.file = value;
+	return read_lines(&inner, "domain file", domain_file_line);
+}
+
+static const struct key keys[] = {
+	{ "Socket", false, handle_socket },
+	{ "SocketMode", false, handle_socket_mode },
+	{ "SocketGroup", false, handle_socket_group },
+	{ "User", false, handle_user },
+	{ "PidFile", false, handle_pidfile },
+	{ "Domain", true, add_domain },
+	{ "DomainFile", true, handle_domain_file },
+	{ "OnError", false, handle_on_error },
+	{ "SocketMap", false, handle_socketmap },
+	{ "ControlSocket", false, handle_control_socket },
+	{ "SendmailPath", false, handle_sendmail_path },
+	{ "SendmailConfig", false, handle_sendmail_config },
+	{ "EtrnOther", false, handle_etrn_other },
+	{ "MaxHoldAge", false, handle_max_hold_age },
+};
+#define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
+
+struct main_parser {
+	struct parser parser;
+	unsigned first_line[KEY_COUNT];
+};
+
+static bool
+config_line(struct parser *parser, char *text)
+{
+	struct main_parser *main_parser = (struct main_parser *)parser;
+	char *value = text;
+	char q[256];
+	size_t i;
+
+	while (*value != '\0' && !isspace((unsigned char)*value))
+		value++;
+	if (*value != '\0')
+		*value++ = '\0';
+	value = trim(value);
+
+	for (i = 0; i < KEY_COUNT; i++) {
+		if (strcasecmp(text, keys[i].name) == 0)
+			break;
+	}
+	if (i == KEY_COUNT) {
+		char names[512] = "";
+
+		for (size_t k = 0; k < KEY_COUNT; k++) {
+			if (k > 0)
+				strncat(names, ", ", sizeof(names) -
+				    strlen(names) - 1);
+			strncat(names, keys[k].name, sizeof(names) -
+			    strlen(names) - 1);
+		}
+		return fail(parser, "unknown key \"%s\"; valid keys are %s",
+		    quoted(text, q, sizeof(q)), names);
+	}
+	if (*value == '\0')
+		return fail(parser, "%s needs a value", keys[i].name);
+	if (strpbrk(value, " \t") != NULL)
+		return fail(parser, "invalid %s \"%s\": expected a single "
+		    "value without spaces", keys[i].name,
+		    quoted(value, q, sizeof(q)));
+	if (!keys[i].repeatable && main_parser->first_line[i] != 0)
+		return fail(parser, "duplicate %s: it was already set on line "
+		    "%u; remove one of them", keys[i].name,
+		    main_parser->first_line[i]);
+	main_parser->first_line[i] = parser->line;
+	return keys[i].handle(parser, keys[i].name, value);
+}
+
+static bool
+set_defaults(struct od_config *config)
+{
+	config->socket_mode = OD_DEFAULT_SOCKET_MODE;
+	config->on_error = OD_ON_ERROR_HOLD;
+	config->etrn_other = OD_ETRN_OTHER_PASS;
+	config->max_hold_age = OD_DEFAULT_MAX_HOLD_AGE;
+	config->socket = strdup(OD_DEFAULT_SOCKET);
+	config->pidfile = strdup(OD_DEFAULT_PIDFILE);
+	config->sendmail_path = strdup(DEFAULT_SENDMAIL_PATH);
+	config->domains = od_domain_set_new();
+	return config->socket != NULL && config->pidfile != NULL &&
+	    config->sendmail_path != NULL && config->domains != NULL;
+}
+
+struct od_config *
+od_config_load(const char *path, char *error, size_t error_size)
+{
+	struct main_parser main_parser;
+	struct od_config *config;
+
+	memset(&main_parser, 0, sizeof(main_parser));
+	main_parser.parser.file = path;
+	main_parser.parser.error = error;
+	main_parser.parser.error_size = error_size;
+
+	config = calloc(1, sizeof(*config));
+	if (config == NULL || !set_defaults(config) ||
+	    (config->path = strdup(path)) == NULL) {
+		fail(&main_parser.parser, "out of memory");
+		od_config_free(config);
+		return NULL;
+	}
+	main_parser.parser.config = config;
+
+	if (!read_lines(&main_parser.parser, "configuration file",
+	    config_line)) {
+		od_config_free(config);
+		return NULL;
+	}
+	od_domain_set_finish(config->domains);
+	return config;
+}
+
+void
+od_config_free(struct od_config *config)
+{
+	if (config == NULL)
+		return;
+	free(config->path);
+	free(config->socket);
+	free(config->socket_group);
+	free(config->user);
+	free(config->pidfile);
+	od_domain_set_free(config->domains);
+	free(config->socketmap);
+	free(config->control_socket);
+	free(config->sendmail_path);
+	free(config->sendmail_config);
+	free(config);
+}
