@@ -1,1 +1,25 @@
 # SPDX-License-Identifier: BSD-2-Clause
+#
+# Check unit suites, one program per module of libondemand.a.
+
+if HAVE_CHECK
+unit_tests = \
+	tests/unit/check_config \
+	tests/unit/check_domain \
+	tests/unit/check_rcpt
+check_PROGRAMS += $(unit_tests)
+TESTS += $(unit_tests)
+
+unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) $(IDN2_CFLAGS)
+unit_ldadd = milter/libondemand.a $(CHECK_LIBS) $(IDN2_LIBS)
+
+tests_unit_check_config_SOURCES = tests/unit/check_config.c
+tests_unit_check_config_CFLAGS = $(unit_cflags)
+tests_unit_check_config_LDADD = $(unit_ldadd)
+tests_unit_check_domain_SOURCES = tests/unit/check_domain.c
+tests_unit_check_domain_CFLAGS = $(unit_cflags)
+tests_unit_check_domain_LDADD = $(unit_ldadd)
+tests_unit_check_rcpt_SOURCES = tests/unit/check_rcpt.c
+tests_unit_check_rcpt_CFLAGS = $(unit_cflags)
+tests_unit_check_rcpt_LDADD = $(unit_ldadd)
+endif
