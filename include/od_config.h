@@ -23,6 +23,8 @@
 #define OD_DEFAULT_PIDFILE "/run/ondemand/ondemand-milter.pid"
 #define OD_DEFAULT_SOCKET_MODE 0660
 #define OD_DEFAULT_MAX_HOLD_AGE (7LL * 24 * 3600)
+#define OD_DEFAULT_RELEASE_RUNS 4
+#define OD_MAX_RELEASE_RUNS 32
 
 enum od_on_error {
 	OD_ON_ERROR_HOLD,	/* accept and keep the message held */
@@ -51,6 +53,8 @@ struct od_config {
 	char *sendmail_config;		/* NULL: sendmail's own */
 	enum od_etrn_other etrn_other;
 	long long max_hold_age;		/* seconds */
+	long long etrn_min_interval;	/* seconds between releases */
+	unsigned release_runs;		/* parallel sendmail runs */
 };
 
 /*

@@ -279,11 +279,45 @@ handle_max_hold_age(struct parser *parser, const char *key,
 	long long seconds;
 
 	if (!od_parse_duration(value, MAX_HOLD_AGE_LIMIT, &seconds) ||
-	    seconds < 60)
+	    seconds < 1)
 		return fail(parser, "invalid %s \"%s\": expected a duration "
-		    "from 1m to 366d, such as 4h or 7d (units s, m, h, d, w)",
+		    "from 1s to 366d, such as 4h or 7d (units s, m, h, d, w)",
 		    key, quoted(value, q, sizeof(q)));
 	parser->config->max_hold_age = seconds;
+	return true;
+}
+
+static bool
+handle_etrn_min_interval(struct parser *parser, const char *key,
+    const char *value)
+{
+	char q[256];
+	long long seconds;
+
+	if (!od_parse_duration(value, 86400, &seconds))
+		return fail(parser, "invalid %s \"%s\": expected a duration "
+		    "from 0 to 1d, such as 30s or 5m", key,
+		    quoted(value, q, sizeof(q)));
+	parser->config->etrn_min_interval = seconds;
+	return true;
+}
+
+static bool
+handle_release_runs(struct parser *parser, const char *key,
+    const char *value)
+{
+	char q[256];
+	char *end;
+	long runs;
+
+	errno = 0;
+	runs = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || runs < 1 ||
+	    runs > OD_MAX_RELEASE_RUNS)
+		return fail(parser, "invalid %s \"%s\": expected a whole "
+		    "number from 1 to %d", key, quoted(value, q, sizeof(q)),
+		    OD_MAX_RELEASE_RUNS);
+	parser->config->release_runs = (unsigned)runs;
 	return true;
 }
 
@@ -438,6 +472,8 @@ static const struct key keys[] = {
 	{ "SendmailConfig", false, handle_sendmail_config },
 	{ "EtrnOther", false, handle_etrn_other },
 	{ "MaxHoldAge", false, handle_max_hold_age },
+	{ "EtrnMinInterval", false, handle_etrn_min_interval },
+	{ "ReleaseRuns", false, handle_release_runs },
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -498,6 +534,7 @@ set_defaults(struct od_config *config)
 	config->on_error = OD_ON_ERROR_HOLD;
 	config->etrn_other = OD_ETRN_OTHER_PASS;
 	config->max_hold_age = OD_DEFAULT_MAX_HOLD_AGE;
+	config->release_runs = OD_DEFAULT_RELEASE_RUNS;
 	config->socket = strdup(OD_DEFAULT_SOCKET);
 	config->pidfile = strdup(OD_DEFAULT_PIDFILE);
 	config->sendmail_path = strdup(DEFAULT_SENDMAIL_PATH);

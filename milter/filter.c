@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "od_filter.h"
 #include "od_log.h"
@@ -52,6 +53,13 @@ struct connection {
 };
 
 static atomic_int on_error_policy = OD_ON_ERROR_HOLD;
+static struct od_index *filter_index;
+
+void
+od_filter_set_index(struct od_index *index)
+{
+	filter_index = index;
+}
 
 void
 od_filter_set_on_error(enum od_on_error policy)
@@ -264,6 +272,31 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * Adds the hold to the index.  A hold the index cannot record leaves it
+ * incomplete, so the next release lists the queue: the mail is safe in the
+ * queue either way.
+ */
+static void
+record_hold(const struct message *message, const char *size)
+{
+	struct od_index_entry entry;
+
+	if (filter_index == NULL || message->queue_id[0] == '\0')
+		return;
+	memset(&entry, 0, sizeof(entry));
+	od_strlcpy(entry.queue_id, message->queue_id, sizeof(entry.queue_id));
+	od_strlcpy(entry.domain, message->msgclass.domain,
+	    sizeof(entry.domain));
+	entry.size = size != NULL ? strtoll(size, NULL, 10) : 0;
+	entry.held_at = time(NULL);
+	od_strlcpy(entry.sender, message->sender, sizeof(entry.sender));
+	if (!od_index_add(filter_index, &entry))
+		od_log(LOG_WARNING, "%s: cannot record the hold in the index "
+		    "(out of memory); the next release lists the queue",
+		    message->queue_id);
+}
+
 static sfsistat
 hold_message(SMFICTX *ctx, struct connection *connection)
 {
@@ -292,6 +325,7 @@ hold_message(SMFICTX *ctx, struct connection *connection)
 	    message->msgclass.domain, message->sender,
 	    message->msgclass.recipients, size, connection->client_name,
 	    connection->client_addr);
+	record_hold(message, macro);
 	return SMFIS_CONTINUE;
 }
 

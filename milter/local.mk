@@ -7,12 +7,16 @@ noinst_LIBRARIES += milter/libondemand.a
 milter_libondemand_a_SOURCES = \
 	milter/config.c \
 	milter/domain.c \
+	milter/etrn.c \
+	milter/index.c \
 	milter/log.c \
 	milter/msgclass.c \
 	milter/rcpt.c \
 	milter/util.c \
 	include/od_config.h \
 	include/od_domain.h \
+	include/od_etrn.h \
+	include/od_index.h \
 	include/od_log.h \
 	include/od_msgclass.h \
 	include/od_rcpt.h \
@@ -22,10 +26,22 @@ milter_libondemand_a_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS)
 sbin_PROGRAMS += milter/ondemand-milter
 milter_ondemand_milter_SOURCES = \
 	milter/main.c \
+	milter/control.c \
 	milter/filter.c \
+	milter/listen.c \
+	milter/release.c \
 	milter/runtime.c \
+	milter/socketmap.c \
 	include/od_filter.h \
-	include/od_runtime.h
+	include/od_helper.h \
+	include/od_listen.h \
+	include/od_release.h \
+	include/od_runtime.h \
+	include/od_server.h
 milter_ondemand_milter_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) -pthread
 milter_ondemand_milter_LDADD = milter/libondemand.a $(MILTER_LIBS) \
 	$(IDN2_LIBS) -lpthread
+
+sbin_PROGRAMS += milter/ondemandctl
+milter_ondemandctl_SOURCES = milter/ctl.c
+milter_ondemandctl_LDADD = milter/libondemand.a $(IDN2_LIBS)

@@ -8,7 +8,8 @@
  * socket directory the user cannot use fails at start, not later in
  * libmilter's threads.  SIGHUP and SIGTERM belong to libmilter (both end
  * smfi_main), so the configuration is reloaded on SIGUSR1 by a thread of
- * its own that waits for that signal.
+ * its own that waits for that signal.  The release helper, which keeps
+ * root, is forked after daemonising and before any thread starts.
  */
 
 #include "config.h"
@@ -30,8 +31,13 @@
 
 #include "od_config.h"
 #include "od_filter.h"
+#include "od_helper.h"
+#include "od_index.h"
+#include "od_listen.h"
 #include "od_log.h"
+#include "od_release.h"
 #include "od_runtime.h"
+#include "od_server.h"
 #include "od_util.h"
 
 struct options {
@@ -282,6 +288,90 @@ open_socket(const struct od_config *config, const struct identity *identity,
 	return true;
 }
 
+struct listeners {
+	int socketmap;		/* -1: no ETRN hook */
+	int control;		/* -1: no control socket */
+	gid_t group;		/* who besides root may connect */
+};
+
+/*
+ * Opens the socket map and control sockets while still root.  Both belong
+ * to the daemon's user and the socket group, mode 0660.
+ */
+static bool
+open_listeners(const struct od_config *config,
+    const struct identity *identity, struct listeners *listeners,
+    char *error, size_t size)
+{
+	uid_t owner = identity->change ? identity->uid : geteuid();
+	const char *path;
+
+	listeners->socketmap = -1;
+	listeners->control = -1;
+	listeners->group = identity->change ? identity->gid : getegid();
+	if (config->socket_group != NULL) {
+		struct group *gr = getgrnam(config->socket_group);
+
+		if (gr != NULL)
+			listeners->group = gr->gr_gid;
+	}
+
+	if (config->socketmap != NULL) {
+		path = socket_path(config->socketmap);
+		if (path == NULL) {
+			snprintf(error, size, "invalid SocketMap \"%s\": the "
+			    "daemon serves the socket map on a unix socket "
+			    "only, as in unix:/run/ondemand/socketmap.sock",
+			    config->socketmap);
+			return false;
+		}
+		if (!check_socket_directory(path, identity, error, size))
+			return false;
+		listeners->socketmap = od_listen_unix(path, owner,
+		    listeners->group, 0660, error, size);
+		if (listeners->socketmap < 0)
+			return false;
+	}
+	if (config->control_socket != NULL) {
+		if (!check_socket_directory(config->control_socket, identity,
+		    error, size))
+			return false;
+		listeners->control = od_listen_unix(config->control_socket,
+		    owner, listeners->group, 0660, error, size);
+		if (listeners->control < 0)
+			return false;
+	}
+	return true;
+}
+
+/* Starts everything that runs beside the filter, after the drop. */
+static bool
+start_servers(const struct listeners *listeners, struct od_helper *helper,
+    char *error, size_t size)
+{
+	struct od_index *index = od_index_new();
+
+	if (index == NULL) {
+		snprintf(error, size, "out of memory");
+		return false;
+	}
+	od_filter_set_index(index);
+	od_release_init(helper, index);
+	od_control_set_index(index);
+	if (listeners->socketmap >= 0 &&
+	    !od_socketmap_start(listeners->socketmap, listeners->group, error,
+	    size))
+		return false;
+	if (listeners->control >= 0 &&
+	    !od_control_start(listeners->control, listeners->group, error,
+	    size))
+		return false;
+	if (!od_expiry_start(error, size))
+		return false;
+	od_release_resync_async();
+	return true;
+}
+
 static void
 daemonize(void)
 {
@@ -510,6 +600,8 @@ main(int argc, char **argv)
 	char error[1200];
 	struct od_config *config;
 	struct identity identity;
+	struct listeners listeners;
+	struct od_helper *helper;
 	char *pidfile;
 	int rc;
 
@@ -532,7 +624,9 @@ main(int argc, char **argv)
 	}
 
 	od_log_open("ondemand-milter", true, options.debug_level);
-	if (!open_socket(config, &identity, error, sizeof(error)))
+	if (!open_socket(config, &identity, error, sizeof(error)) ||
+	    !open_listeners(config, &identity, &listeners, error,
+	    sizeof(error)))
 		fatal(EX_UNAVAILABLE, error);
 
 	if (!options.foreground) {
@@ -544,15 +638,28 @@ main(int argc, char **argv)
 		fatal(EX_OSERR, "out of memory");
 	if (!write_pidfile(pidfile, &identity))
 		fatal(EX_CANTCREAT, "cannot start without a pid file");
+	/* The helper keeps root, so it is forked before the drop. */
+	helper = od_helper_start(config->sendmail_path,
+	    config->sendmail_config, error, sizeof(error));
+	if (helper == NULL) {
+		unlink(pidfile);
+		fatal(EX_OSERR, error);
+	}
+	/* Writes to a closed control or socketmap peer must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!start_reload_thread(error, sizeof(error)) ||
-	    !drop_privileges(&identity, error, sizeof(error))) {
+	    !drop_privileges(&identity, error, sizeof(error)) ||
+	    !start_servers(&listeners, helper, error, sizeof(error))) {
 		unlink(pidfile);
 		fatal(EX_OSERR, error);
 	}
 
-	od_log(LOG_NOTICE, "starting: version=%s socket=%s config=%s "
-	    "domains=%zu user=%s on_error=%s", PACKAGE_VERSION,
-	    config->socket, options.config_file,
+	od_log(LOG_NOTICE, "starting: version=%s socket=%s socketmap=%s "
+	    "control=%s config=%s domains=%zu user=%s on_error=%s",
+	    PACKAGE_VERSION, config->socket,
+	    config->socketmap ? config->socketmap : "none",
+	    config->control_socket ? config->control_socket : "none",
+	    options.config_file,
 	    od_domain_set_count(config->domains),
 	    identity.change ? identity.name : "unchanged",
 	    config->on_error == OD_ON_ERROR_HOLD ? "hold" : "tempfail");

@@ -83,6 +83,8 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(config->on_error, OD_ON_ERROR_HOLD);
 	ck_assert_int_eq(config->etrn_other, OD_ETRN_OTHER_PASS);
 	ck_assert_int_eq(config->max_hold_age, 7 * 86400);
+	ck_assert_int_eq(config->etrn_min_interval, 0);
+	ck_assert_uint_eq(config->release_runs, 4);
 	ck_assert_ptr_null(config->user);
 	ck_assert_ptr_null(config->socketmap);
 	ck_assert_uint_eq(od_domain_set_count(config->domains), 0);
@@ -106,7 +108,9 @@ START_TEST(config_all_keys)
 	    "SendmailPath /usr/sbin/sendmail\n"
 	    "SendmailConfig /etc/mail/sendmail.cf\n"
 	    "EtrnOther deny\n"
-	    "MaxHoldAge 36h\n");
+	    "MaxHoldAge 36h\n"
+	    "EtrnMinInterval 30s\n"
+	    "ReleaseRuns 8\n");
 
 	ck_assert_msg(config != NULL, "%s", error);
 	ck_assert_str_eq(config->socket, "unix:/run/ondemand/m.sock");
@@ -120,6 +124,8 @@ START_TEST(config_all_keys)
 	ck_assert_str_eq(config->sendmail_config, "/etc/mail/sendmail.cf");
 	ck_assert_int_eq(config->etrn_other, OD_ETRN_OTHER_DENY);
 	ck_assert_int_eq(config->max_hold_age, 36 * 3600);
+	ck_assert_int_eq(config->etrn_min_interval, 30);
+	ck_assert_uint_eq(config->release_runs, 8);
 	ck_assert(od_domain_set_match(config->domains, "example.test"));
 	ck_assert(od_domain_set_match(config->domains, "a.sub.test"));
 	ck_assert(!od_domain_set_match(config->domains, "sub.test"));
@@ -145,7 +151,7 @@ START_TEST(config_unknown_and_duplicate_keys)
 	    "unknown key \"Sokcet\"; valid keys are Socket, SocketMode, "
 	    "SocketGroup, User, PidFile, Domain, DomainFile, OnError, "
 	    "SocketMap, ControlSocket, SendmailPath, SendmailConfig, "
-	    "EtrnOther, MaxHoldAge");
+	    "EtrnOther, MaxHoldAge, EtrnMinInterval, ReleaseRuns");
 	assert_error("Socket unix:/a\n\n# c\nsocket unix:/b\n", 4,
 	    "duplicate Socket: it was already set on line 1; remove one of "
 	    "them");
@@ -178,11 +184,20 @@ START_TEST(config_bad_values)
 	assert_error("EtrnOther maybe\n", 1,
 	    "invalid EtrnOther \"maybe\": expected pass or deny");
 	assert_error("MaxHoldAge 7x\n", 1, "invalid MaxHoldAge \"7x\": "
-	    "expected a duration from 1m to 366d, such as 4h or 7d (units s, "
+	    "expected a duration from 1s to 366d, such as 4h or 7d (units s, "
 	    "m, h, d, w)");
-	assert_error("MaxHoldAge 10s\n", 1, "invalid MaxHoldAge \"10s\": "
-	    "expected a duration from 1m to 366d, such as 4h or 7d (units s, "
+	assert_error("MaxHoldAge 0\n", 1, "invalid MaxHoldAge \"0\": "
+	    "expected a duration from 1s to 366d, such as 4h or 7d (units s, "
 	    "m, h, d, w)");
+	assert_error("MaxHoldAge 367d\n", 1, "invalid MaxHoldAge \"367d\": "
+	    "expected a duration from 1s to 366d, such as 4h or 7d (units s, "
+	    "m, h, d, w)");
+	assert_error("ReleaseRuns 0\n", 1, "invalid ReleaseRuns \"0\": "
+	    "expected a whole number from 1 to 32");
+	assert_error("ReleaseRuns 4x\n", 1, "invalid ReleaseRuns \"4x\": "
+	    "expected a whole number from 1 to 32");
+	assert_error("EtrnMinInterval 2d\n", 1, "invalid EtrnMinInterval "
+	    "\"2d\": expected a duration from 0 to 1d, such as 30s or 5m");
 	assert_error("PidFile run/x.pid\n", 1, "invalid PidFile "
 	    "\"run/x.pid\": expected an absolute path starting with /");
 	assert_error("Domain a.test b.test\n", 1, "invalid Domain "

@@ -6,7 +6,8 @@ if HAVE_CHECK
 unit_tests = \
 	tests/unit/check_config \
 	tests/unit/check_domain \
-	tests/unit/check_rcpt
+	tests/unit/check_rcpt \
+	tests/unit/check_release
 check_PROGRAMS += $(unit_tests)
 TESTS += $(unit_tests)
 
@@ -22,4 +23,7 @@ tests_unit_check_domain_LDADD = $(unit_ldadd)
 tests_unit_check_rcpt_SOURCES = tests/unit/check_rcpt.c
 tests_unit_check_rcpt_CFLAGS = $(unit_cflags)
 tests_unit_check_rcpt_LDADD = $(unit_ldadd)
+tests_unit_check_release_SOURCES = tests/unit/check_release.c
+tests_unit_check_release_CFLAGS = $(unit_cflags) -pthread
+tests_unit_check_release_LDADD = $(unit_ldadd) -lpthread
 endif

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The ETRN decision: what the daemon answers when sendmail's check_etrn
+ * ruleset looks an ETRN argument up in the "ondemand" socket map.
+ */
+#ifndef OD_ETRN_H
+#define OD_ETRN_H
+
+#include <stdbool.h>
+
+#include "od_config.h"
+#include "od_domain.h"
+
+enum od_etrn_action {
+	OD_ETRN_PASS,		/* not ours: sendmail handles the ETRN */
+	OD_ETRN_DENY,		/* 459 */
+	OD_ETRN_INVALID,	/* 501 */
+	OD_ETRN_RELEASE		/* release domain (and its subdomains) */
+};
+
+struct od_etrn_decision {
+	enum od_etrn_action action;
+	char domain[OD_DOMAIN_SIZE];
+	bool subdomains;	/* the "@domain" form */
+	const char *text;	/* reason for DENY and INVALID */
+};
+
+/*
+ * Decides on one ETRN argument as sendmail passes it (already lowercased):
+ * "example.test", "@example.test" or "#queuename".
+ */
+void od_etrn_decide(const char *argument, const struct od_config *config,
+    struct od_etrn_decision *decision);
+
+#endif

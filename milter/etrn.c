@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ETRN argument checks (RFC 1985 forms: "domain", "@domain" for the domain
+ * and its subdomains, "#queue" for a named queue).  Anything that is not a
+ * plain host name is rejected here, so no argument reaches a sendmail
+ * command line, an index key or a log line unchecked.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "od_etrn.h"
+#include "od_index.h"
+
+static bool
+host_name_characters(const char *text)
+{
+	const char *p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Returns whether any on-demand entry is domain or lies below it. */
+static bool
+has_entries_within(const struct od_domain_set *set, const char *domain)
+{
+	size_t i, count = od_domain_set_count(set);
+
+	for (i = 0; i < count; i++) {
+		if (od_domain_within(od_domain_set_entry(set, i, NULL),
+		    domain))
+			return true;
+	}
+	return false;
+}
+
+static void
+not_on_demand(const struct od_config *config,
+    struct od_etrn_decision *decision)
+{
+	if (config->etrn_other == OD_ETRN_OTHER_DENY) {
+		decision->action = OD_ETRN_DENY;
+		decision->text = "not an on-demand domain on this server";
+	} else {
+		decision->action = OD_ETRN_PASS;
+	}
+}
+
+void
+od_etrn_decide(const char *argument, const struct od_config *config,
+    struct od_etrn_decision *decision)
+{
+	const char *name = argument;
+	const char *error;
+
+	memset(decision, 0, sizeof(*decision));
+	decision->action = OD_ETRN_INVALID;
+
+	if (name[0] == '#') {
+		/* Named queues are sendmail's business, or refused. */
+		not_on_demand(config, decision);
+		return;
+	}
+	if (name[0] == '@') {
+		decision->subdomains = true;
+		name++;
+	}
+	if (name[0] == '\0') {
+		decision->text = "ETRN needs a domain name";
+		return;
+	}
+	if (strlen(name) > OD_DOMAIN_MAX + 1 || !host_name_characters(name)) {
+		decision->text = "invalid ETRN argument: expected a domain name";
+		return;
+	}
+	if (!od_domain_normalize(name, decision->domain, &error)) {
+		decision->text = "invalid ETRN argument: not a valid domain "
+		    "name";
+		return;
+	}
+
+	if (od_domain_set_match(config->domains, decision->domain) ||
+	    (decision->subdomains &&
+	    has_entries_within(config->domains, decision->domain))) {
+		decision->action = OD_ETRN_RELEASE;
+		return;
+	}
+	not_on_demand(config, decision);
+}

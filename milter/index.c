@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The in-memory hold index (see od_index.h).
+ *
+ * A flat array under one mutex: holds append, selections scan.  Every
+ * operation is O(entries held on this host), which a release pays anyway
+ * when it lists the held items; the normal queue never enters into it.
+ */
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "od_index.h"
+
+struct slot {
+	struct od_index_entry entry;
+	unsigned long long generation;	/* when it was added */
+};
+
+struct od_index {
+	pthread_mutex_t lock;
+	struct slot *slots;
+	size_t count;
+	size_t capacity;
+	unsigned long long generation;
+	bool complete;
+	time_t last_rebuild;
+};
+
+struct od_index *
+od_index_new(void)
+{
+	struct od_index *index = calloc(1, sizeof(*index));
+
+	if (index != NULL)
+		pthread_mutex_init(&index->lock, NULL);
+	return index;
+}
+
+void
+od_index_free(struct od_index *index)
+{
+	if (index == NULL)
+		return;
+	pthread_mutex_destroy(&index->lock);
+	free(index->slots);
+	free(index);
+}
+
+static bool
+reserve_locked(struct od_index *index, size_t needed)
+{
+	struct slot *slots;
+	size_t capacity;
+
+	if (needed <= index->capacity)
+		return true;
+	capacity = index->capacity ? index->capacity : 64;
+	while (capacity < needed)
+		capacity *= 2;
+	slots = realloc(index->slots, capacity * sizeof(*slots));
+	if (slots == NULL)
+		return false;
+	index->slots = slots;
+	index->capacity = capacity;
+	return true;
+}
+
+static size_t
+find_locked(const struct od_index *index, const char *queue_id)
+{
+	size_t i;
+
+	for (i = 0; i < index->count; i++) {
+		if (strcmp(index->slots[i].entry.queue_id, queue_id) == 0)
+			return i;
+	}
+	return (size_t)-1;
+}
+
+bool
+od_index_add(struct od_index *index, const struct od_index_entry *entry)
+{
+	bool ok = true;
+	size_t at;
+
+	pthread_mutex_lock(&index->lock);
+	at = find_locked(index, entry->queue_id);
+	if (at == (size_t)-1) {
+		ok = reserve_locked(index, index->count + 1);
+		if (ok)
+			at = index->count++;
+	}
+	if (ok) {
+		index->slots[at].entry = *entry;
+		index->slots[at].generation = ++index->generation;
+	} else {
+		/* A hold the index cannot record makes it incomplete. */
+		index->complete = false;
+	}
+	pthread_mutex_unlock(&index->lock);
+	return ok;
+}
+
+unsigned long long
+od_index_generation(struct od_index *index)
+{
+	unsigned long long generation;
+
+	pthread_mutex_lock(&index->lock);
+	generation = index->generation;
+	pthread_mutex_unlock(&index->lock);
+	return generation;
+}
+
+bool
+od_index_rebuild(struct od_index *index, const struct od_index_entry *entries,
+    size_t count, unsigned long long generation)
+{
+	struct slot *slots;
+	size_t kept = 0, allocated, i;
+
+	pthread_mutex_lock(&index->lock);
+	allocated = count + index->count + 1;
+	slots = malloc(allocated * sizeof(*slots));
+	if (slots == NULL) {
+		index->complete = false;
+		pthread_mutex_unlock(&index->lock);
+		return false;
+	}
+	for (i = 0; i < count; i++) {
+		slots[kept].entry = entries[i];
+		slots[kept].generation = 0;
+		kept++;
+	}
+	/*
+	 * Holds recorded after the listing started may be missing from it.
+	 * Keep them, and prefer their details (exact hold time, sender).
+	 */
+	for (i = 0; i < index->count; i++) {
+		size_t j;
+
+		if (index->slots[i].generation <= generation)
+			continue;
+		for (j = 0; j < count; j++) {
+			if (strcmp(slots[j].entry.queue_id,
+			    index->slots[i].entry.queue_id) == 0)
+				break;
+		}
+		if (j < count)
+			slots[j] = index->slots[i];
+		else
+			slots[kept++] = index->slots[i];
+	}
+	/* Entries from before the listing keep their exact hold time. */
+	for (i = 0; i < count; i++) {
+		size_t old = find_locked(index, slots[i].entry.queue_id);
+
+		if (old != (size_t)-1 && slots[i].generation == 0) {
+			slots[i].entry.held_at =
+			    index->slots[old].entry.held_at;
+			slots[i].generation = index->slots[old].generation;
+		}
+	}
+	free(index->slots);
+	index->slots = slots;
+	index->count = kept;
+	index->capacity = allocated;
+	index->complete = true;
+	index->last_rebuild = time(NULL);
+	pthread_mutex_unlock(&index->lock);
+	return true;
+}
+
+void
+od_index_invalidate(struct od_index *index)
+{
+	pthread_mutex_lock(&index->lock);
+	index->complete = false;
+	pthread_mutex_unlock(&index->lock);
+}
+
+bool
+od_index_complete(struct od_index *index, time_t *last_rebuild)
+{
+	bool complete;
+
+	pthread_mutex_lock(&index->lock);
+	complete = index->complete;
+	if (last_rebuild != NULL)
+		*last_rebuild = index->last_rebuild;
+	pthread_mutex_unlock(&index->lock);
+	return complete;
+}
+
+bool
+od_domain_within(const char *name, const char *domain)
+{
+	size_t name_len = strlen(name), domain_len = strlen(domain);
+
+	if (name_len == domain_len)
+		return strcmp(name, domain) == 0;
+	return name_len > domain_len &&
+	    name[name_len - domain_len - 1] == '.' &&
+	    strcmp(name + name_len - domain_len, domain) == 0;
+}
+
+static bool
+select_locked(struct od_index *index,
+    bool (*wanted)(const struct od_index_entry *, const void *),
+    const void *argument, struct od_index_entry **entries, size_t *count)
+{
+	size_t i, n = 0;
+
+	*entries = malloc((index->count + 1) * sizeof(**entries));
+	if (*entries == NULL)
+		return false;
+	for (i = 0; i < index->count; i++) {
+		if (wanted(&index->slots[i].entry, argument))
+			(*entries)[n++] = index->slots[i].entry;
+	}
+	*count = n;
+	return true;
+}
+
+struct domain_filter {
+	const char *domain;
+	bool subdomains;
+};
+
+static bool
+in_domain(const struct od_index_entry *entry, const void *argument)
+{
+	const struct domain_filter *filter = argument;
+
+	if (filter->subdomains)
+		return od_domain_within(entry->domain, filter->domain);
+	return strcmp(entry->domain, filter->domain) == 0;
+}
+
+bool
+od_index_select(struct od_index *index, const char *domain, bool subdomains,
+    struct od_index_entry **entries, size_t *count)
+{
+	struct domain_filter filter = { domain, subdomains };
+	bool ok;
+
+	pthread_mutex_lock(&index->lock);
+	ok = select_locked(index, in_domain, &filter, entries, count);
+	pthread_mutex_unlock(&index->lock);
+	return ok;
+}
+
+static bool
+older_than(const struct od_index_entry *entry, const void *argument)
+{
+	return entry->held_at < *(const time_t *)argument;
+}
+
+bool
+od_index_select_older(struct od_index *index, time_t cutoff,
+    struct od_index_entry **entries, size_t *count)
+{
+	bool ok;
+
+	pthread_mutex_lock(&index->lock);
+	ok = select_locked(index, older_than, &cutoff, entries, count);
+	pthread_mutex_unlock(&index->lock);
+	return ok;
+}
+
+static int
+compare_rows(const void *a, const void *b)
+{
+	return strcmp(((const struct od_index_domain_status *)a)->domain,
+	    ((const struct od_index_domain_status *)b)->domain);
+}
+
+bool
+od_index_status(struct od_index *index, struct od_index_domain_status **rows,
+    size_t *count)
+{
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&index->lock);
+	*rows = calloc(index->count + 1, sizeof(**rows));
+	if (*rows == NULL) {
+		pthread_mutex_unlock(&index->lock);
+		return false;
+	}
+	for (i = 0; i < index->count; i++) {
+		const struct od_index_entry *entry = &index->slots[i].entry;
+		size_t r;
+
+		for (r = 0; r < n; r++) {
+			if (strcmp((*rows)[r].domain, entry->domain) == 0)
+				break;
+		}
+		if (r == n) {
+			memcpy((*rows)[n].domain, entry->domain,
+			    sizeof((*rows)[n].domain));
+			(*rows)[n].oldest = entry->held_at;
+			n++;
+		}
+		(*rows)[r].messages++;
+		(*rows)[r].bytes += entry->size > 0 ? entry->size : 0;
+		if (entry->held_at < (*rows)[r].oldest)
+			(*rows)[r].oldest = entry->held_at;
+	}
+	pthread_mutex_unlock(&index->lock);
+	qsort(*rows, n, sizeof(**rows), compare_rows);
+	*count = n;
+	return true;
+}
+
+bool
+od_index_remove(struct od_index *index, const char *queue_id)
+{
+	size_t at;
+
+	pthread_mutex_lock(&index->lock);
+	at = find_locked(index, queue_id);
+	if (at != (size_t)-1)
+		index->slots[at] = index->slots[--index->count];
+	pthread_mutex_unlock(&index->lock);
+	return at != (size_t)-1;
+}
+
+bool
+od_index_find(struct od_index *index, const char *queue_id,
+    struct od_index_entry *entry)
+{
+	size_t at;
+
+	pthread_mutex_lock(&index->lock);
+	at = find_locked(index, queue_id);
+	if (at != (size_t)-1)
+		*entry = index->slots[at].entry;
+	pthread_mutex_unlock(&index->lock);
+	return at != (size_t)-1;
+}

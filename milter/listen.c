@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Unix-domain listeners and peer credential checks (Linux SO_PEERCRED). */
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "od_listen.h"
+#include "od_util.h"
+
+int
+od_listen_unix(const char *path, uid_t uid, gid_t gid, mode_t mode,
+    char *error, size_t error_size)
+{
+	struct sockaddr_un address;
+	struct stat st;
+	int fd;
+
+	memset(&address, 0, sizeof(address));
+	address.sun_family = AF_UNIX;
+	if (od_strlcpy(address.sun_path, path, sizeof(address.sun_path)) >=
+	    sizeof(address.sun_path)) {
+		snprintf(error, error_size, "socket path %s is longer than "
+		    "%zu octets", path, sizeof(address.sun_path) - 1);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(error, error_size, "%s exists and is not a "
+			    "socket; remove it or choose another path", path);
+			return -1;
+		}
+		/* A socket left by an earlier run. */
+		if (unlink(path) != 0) {
+			snprintf(error, error_size, "cannot remove stale "
+			    "socket %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(error, error_size, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 ||
+	    chown(path, uid, gid) != 0 || chmod(path, mode) != 0 ||
+	    listen(fd, 64) != 0) {
+		snprintf(error, error_size, "cannot listen on %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool
+od_peer_allowed(int fd, gid_t group, uid_t *peer_uid)
+{
+	struct ucred credentials;
+	socklen_t len = sizeof(credentials);
+
+	*peer_uid = (uid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &len) != 0)
+		return false;
+	*peer_uid = credentials.uid;
+	return credentials.uid == 0 || credentials.uid == geteuid() ||
+	    credentials.gid == group;
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The socket map for sendmail's check_etrn ruleset.
+ *
+ * Protocol (sendmail's socketmap, as in sendmail 8.17 cf/README): each
+ * request is a netstring "LEN:MAPNAME KEY," and each reply a netstring
+ * "OK VALUE", "NOTFOUND ", "TEMP TEXT" or "PERM TEXT".  sendmail keeps the
+ * connection open for further lookups and gives up on a reply after 30
+ * seconds, so every answer is computed without waiting for delivery.
+ *
+ * Values: "ACCEPT" (release started or already running), "DENY TEXT"
+ * (459), "INVALID TEXT" (501) and "TEMP TEXT" (458); NOTFOUND leaves the
+ * ETRN to sendmail.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "od_etrn.h"
+#include "od_listen.h"
+#include "od_log.h"
+#include "od_release.h"
+#include "od_runtime.h"
+#include "od_server.h"
+#include "od_util.h"
+
+/* Longer requests cannot carry a valid ETRN argument. */
+#define REQUEST_MAX 1024
+#define IDLE_TIMEOUT_SECONDS 300
+
+struct listener {
+	int fd;
+	gid_t group;
+};
+
+void
+od_socketmap_answer(const char *key, char *reply, size_t reply_size)
+{
+	struct od_config_ref *ref = od_runtime_acquire();
+	struct od_etrn_decision decision;
+	struct od_release_request request;
+	char escaped[REQUEST_MAX];
+
+	od_escape(escaped, sizeof(escaped), key, 300);
+	if (ref == NULL) {
+		snprintf(reply, reply_size, "TEMP no configuration loaded");
+		return;
+	}
+	od_etrn_decide(key, od_runtime_config(ref), &decision);
+	od_runtime_release(ref);
+
+	switch (decision.action) {
+	case OD_ETRN_PASS:
+		snprintf(reply, reply_size, "NOTFOUND ");
+		return;
+	case OD_ETRN_DENY:
+		od_log(LOG_NOTICE, "action=etrn-deny argument=%s reason=\"%s\"",
+		    escaped, decision.text);
+		snprintf(reply, reply_size, "OK DENY %s", decision.text);
+		return;
+	case OD_ETRN_INVALID:
+		od_log(LOG_NOTICE, "action=etrn-invalid argument=%s "
+		    "reason=\"%s\"", escaped, decision.text);
+		snprintf(reply, reply_size, "OK INVALID %s", decision.text);
+		return;
+	case OD_ETRN_RELEASE:
+		break;
+	}
+
+	memset(&request, 0, sizeof(request));
+	request.domain = decision.domain;
+	request.subdomains = decision.subdomains;
+	request.trigger = "etrn";
+	request.client = "smtp";
+	switch (od_release_start(&request)) {
+	case OD_RELEASE_STARTED:
+	case OD_RELEASE_RUNNING:
+	case OD_RELEASE_TOO_SOON:
+		/* RFC 1985: a repeated request is not an error. */
+		snprintf(reply, reply_size, "OK ACCEPT");
+		return;
+	case OD_RELEASE_UNAVAILABLE:
+		od_log(LOG_ERR, "action=etrn-tempfail domain=%s reason=\"the "
+		    "release helper is not available\"", decision.domain);
+		snprintf(reply, reply_size, "OK TEMP release helper not "
+		    "available");
+		return;
+	}
+}
+
+/* Reads exactly len octets; returns false on EOF, error or timeout. */
+static bool
+read_full(int fd, char *buffer, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, buffer + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static bool
+write_netstring(int fd, const char *payload)
+{
+	char frame[REQUEST_MAX + 32];
+	int len = snprintf(frame, sizeof(frame), "%zu:%s,", strlen(payload),
+	    payload);
+	ssize_t n;
+
+	if (len < 0 || (size_t)len >= sizeof(frame))
+		return false;
+	do {
+		n = write(fd, frame, (size_t)len);
+	} while (n < 0 && errno == EINTR);
+	return n == len;
+}
+
+/*
+ * Reads one netstring request.  Returns 1 with the payload in buffer, 0 on
+ * a clean end of stream, -1 on a protocol error.
+ */
+static int
+read_netstring(int fd, char *buffer, size_t size)
+{
+	size_t len = 0, digits = 0;
+	char c;
+
+	for (;;) {
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && digits == 0)
+			return 0;
+		if (n <= 0)
+			return -1;
+		if (c == ':')
+			break;
+		if (c < '0' || c > '9' || ++digits > 5)
+			return -1;
+		len = len * 10 + (size_t)(c - '0');
+	}
+	if (digits == 0 || len >= size)
+		return -1;
+	if (!read_full(fd, buffer, len + 1) || buffer[len] != ',')
+		return -1;
+	buffer[len] = '\0';
+	if (memchr(buffer, '\0', len) != NULL)
+		return -1;
+	return 1;
+}
+
+static void *
+serve_connection(void *argument)
+{
+	int fd = (int)(intptr_t)argument;
+	char request[REQUEST_MAX];
+	char reply[REQUEST_MAX];
+	int status;
+
+	while ((status = read_netstring(fd, request, sizeof(request))) == 1) {
+		/* "MAPNAME KEY": the map name is whatever the cf calls it. */
+		char *key = strchr(request, ' ');
+
+		if (key == NULL) {
+			snprintf(reply, sizeof(reply), "PERM request has no "
+			    "key");
+		} else {
+			key++;
+			od_debug(1, "socketmap lookup: %.300s", key);
+			od_socketmap_answer(key, reply, sizeof(reply));
+		}
+		if (!write_netstring(fd, reply))
+			break;
+	}
+	if (status < 0)
+		od_log(LOG_WARNING, "socketmap: malformed request or read "
+		    "error; closing the connection");
+	close(fd);
+	return NULL;
+}
+
+static void *
+accept_loop(void *argument)
+{
+	struct listener *listener = argument;
+
+	for (;;) {
+		struct timeval timeout = { IDLE_TIMEOUT_SECONDS, 0 };
+		pthread_t thread;
+		uid_t peer;
+		int fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				od_log(LOG_ERR, "socketmap: accept: %m");
+			if (errno == EMFILE || errno == ENFILE)
+				sleep(1);
+			continue;
+		}
+		if (!od_peer_allowed(fd, listener->group, &peer)) {
+			od_log(LOG_WARNING, "socketmap: refused a connection "
+			    "from uid %ld", (long)peer);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
+		    sizeof(timeout));
+		if (pthread_create(&thread, NULL, serve_connection,
+		    (void *)(intptr_t)fd) != 0) {
+			od_log(LOG_ERR, "socketmap: cannot start a thread");
+			close(fd);
+			continue;
+		}
+		pthread_detach(thread);
+	}
+	return NULL;
+}
+
+bool
+od_socketmap_start(int listen_fd, gid_t group, char *error, size_t size)
+{
+	static struct listener listener;
+	pthread_t thread;
+
+	listener.fd = listen_fd;
+	listener.group = group;
+	if (pthread_create(&thread, NULL, accept_loop, &listener) != 0) {
+		snprintf(error, size, "cannot start the socketmap thread");
+		return false;
+	}
+	pthread_detach(thread);
+	return true;
+}

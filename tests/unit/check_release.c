@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Unit tests: ETRN argument decisions and the hold index. */
+
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "od_config.h"
+#include "od_etrn.h"
+#include "od_index.h"
+
+static struct od_config *
+make_config(enum od_etrn_other other)
+{
+	struct od_config *config = calloc(1, sizeof(*config));
+
+	ck_assert_ptr_nonnull(config);
+	config->domains = od_domain_set_new();
+	ck_assert(od_domain_set_add(config->domains, "example.test", false));
+	ck_assert(od_domain_set_add(config->domains, "sub.test", true));
+	ck_assert(od_domain_set_add(config->domains, "a.parent.test", false));
+	od_domain_set_finish(config->domains);
+	config->etrn_other = other;
+	return config;
+}
+
+static void
+assert_action(const char *argument, enum od_etrn_other other,
+    enum od_etrn_action expected)
+{
+	struct od_config *config = make_config(other);
+	struct od_etrn_decision decision;
+
+	od_etrn_decide(argument, config, &decision);
+	ck_assert_msg(decision.action == expected, "%s: action %d, expected "
+	    "%d", argument, decision.action, expected);
+	od_config_free(config);
+}
+
+START_TEST(etrn_on_demand_domains)
+{
+	struct od_config *config = make_config(OD_ETRN_OTHER_PASS);
+	struct od_etrn_decision decision;
+
+	od_etrn_decide("example.test", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	ck_assert_str_eq(decision.domain, "example.test");
+	ck_assert(!decision.subdomains);
+
+	od_etrn_decide("EXAMPLE.test.", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	ck_assert_str_eq(decision.domain, "example.test");
+
+	od_etrn_decide("@example.test", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	ck_assert(decision.subdomains);
+
+	od_etrn_decide("x.sub.test", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+
+	/* "@parent.test" covers the on-demand a.parent.test below it. */
+	od_etrn_decide("@parent.test", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	ck_assert_str_eq(decision.domain, "parent.test");
+	od_config_free(config);
+}
+END_TEST
+
+START_TEST(etrn_other_domains_pass_or_deny)
+{
+	assert_action("other.test", OD_ETRN_OTHER_PASS, OD_ETRN_PASS);
+	assert_action("other.test", OD_ETRN_OTHER_DENY, OD_ETRN_DENY);
+	assert_action("#queue1", OD_ETRN_OTHER_PASS, OD_ETRN_PASS);
+	assert_action("#queue1", OD_ETRN_OTHER_DENY, OD_ETRN_DENY);
+	assert_action("notexample.test", OD_ETRN_OTHER_PASS, OD_ETRN_PASS);
+	assert_action("sub.test", OD_ETRN_OTHER_PASS, OD_ETRN_PASS);
+	assert_action("parent.test", OD_ETRN_OTHER_PASS, OD_ETRN_PASS);
+}
+END_TEST
+
+START_TEST(etrn_invalid_arguments)
+{
+	static const char *const invalid[] = {
+		"", "@", "exa mple.test", "example.test;rm", "\"example.test\"",
+		"example.test\r\n", "exa\x01mple.test", "example..test",
+		"-example.test", "ex$ample.test", "example.test/..",
+		"@@example.test", "b\xc3\xbc" "cher.example", "[127.0.0.1]",
+		"-qIabc", "example.test'",
+	};
+	size_t i;
+	char long_name[300];
+
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		assert_action(invalid[i], OD_ETRN_OTHER_PASS, OD_ETRN_INVALID);
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_action(long_name, OD_ETRN_OTHER_PASS, OD_ETRN_INVALID);
+}
+END_TEST
+
+static struct od_index_entry
+make_entry(const char *queue_id, const char *domain, time_t held_at)
+{
+	struct od_index_entry entry;
+
+	memset(&entry, 0, sizeof(entry));
+	strcpy(entry.queue_id, queue_id);
+	strcpy(entry.domain, domain);
+	entry.size = 100;
+	entry.held_at = held_at;
+	strcpy(entry.sender, "<a@b.test>");
+	return entry;
+}
+
+START_TEST(index_select_by_domain)
+{
+	struct od_index *index = od_index_new();
+	struct od_index_entry entry, *entries = NULL;
+	size_t count = 0;
+
+	entry = make_entry("AAAAAA000001", "example.test", 10);
+	ck_assert(od_index_add(index, &entry));
+	entry = make_entry("AAAAAA000002", "a.example.test", 20);
+	ck_assert(od_index_add(index, &entry));
+	entry = make_entry("AAAAAA000003", "notexample.test", 30);
+	ck_assert(od_index_add(index, &entry));
+
+	ck_assert(od_index_select(index, "example.test", false, &entries,
+	    &count));
+	ck_assert_uint_eq(count, 1);
+	ck_assert_str_eq(entries[0].queue_id, "AAAAAA000001");
+	free(entries);
+
+	ck_assert(od_index_select(index, "example.test", true, &entries,
+	    &count));
+	ck_assert_uint_eq(count, 2);
+	free(entries);
+
+	ck_assert(od_index_select_older(index, 25, &entries, &count));
+	ck_assert_uint_eq(count, 2);
+	free(entries);
+
+	ck_assert(od_index_remove(index, "AAAAAA000002"));
+	ck_assert(!od_index_remove(index, "AAAAAA000002"));
+	ck_assert(od_index_select(index, "example.test", true, &entries,
+	    &count));
+	ck_assert_uint_eq(count, 1);
+	free(entries);
+	od_index_free(index);
+}
+END_TEST
+
+START_TEST(index_rebuild_keeps_new_holds)
+{
+	struct od_index *index = od_index_new();
+	struct od_index_entry entry, listed[2], *entries = NULL;
+	unsigned long long generation;
+	size_t count = 0;
+
+	ck_assert(!od_index_complete(index, NULL));
+	entry = make_entry("AAAAAA000001", "example.test", 1000);
+	ck_assert(od_index_add(index, &entry));
+	entry = make_entry("AAAAAA000002", "example.test", 1001);
+	ck_assert(od_index_add(index, &entry));
+
+	generation = od_index_generation(index);
+	/* Held while the listing ran, so the listing misses it. */
+	entry = make_entry("AAAAAA000003", "example.test", 1002);
+	ck_assert(od_index_add(index, &entry));
+
+	/* The listing: 000001 was delivered, 000002 is held, 000004 too. */
+	listed[0] = make_entry("AAAAAA000002", "example.test", 960);
+	listed[1] = make_entry("AAAAAA000004", "other.test", 900);
+	ck_assert(od_index_rebuild(index, listed, 2, generation));
+	ck_assert(od_index_complete(index, NULL));
+
+	ck_assert(od_index_select(index, "example.test", false, &entries,
+	    &count));
+	ck_assert_uint_eq(count, 2);
+	ck_assert(od_index_find(index, "AAAAAA000002", &entry));
+	/* The exact hold time survives; the listing has minutes only. */
+	ck_assert_int_eq(entry.held_at, 1001);
+	ck_assert(od_index_find(index, "AAAAAA000003", &entry));
+	ck_assert(!od_index_find(index, "AAAAAA000001", &entry));
+	ck_assert(od_index_find(index, "AAAAAA000004", &entry));
+	free(entries);
+
+	od_index_invalidate(index);
+	ck_assert(!od_index_complete(index, NULL));
+	od_index_free(index);
+}
+END_TEST
+
+START_TEST(index_status_rows)
+{
+	struct od_index *index = od_index_new();
+	struct od_index_domain_status *rows = NULL;
+	struct od_index_entry entry;
+	size_t count = 0;
+
+	entry = make_entry("AAAAAA000001", "b.test", 50);
+	ck_assert(od_index_add(index, &entry));
+	entry = make_entry("AAAAAA000002", "a.test", 40);
+	ck_assert(od_index_add(index, &entry));
+	entry = make_entry("AAAAAA000003", "b.test", 30);
+	ck_assert(od_index_add(index, &entry));
+	/* The same ID again replaces, never doubles. */
+	ck_assert(od_index_add(index, &entry));
+
+	ck_assert(od_index_status(index, &rows, &count));
+	ck_assert_uint_eq(count, 2);
+	ck_assert_str_eq(rows[0].domain, "a.test");
+	ck_assert_uint_eq(rows[0].messages, 1);
+	ck_assert_str_eq(rows[1].domain, "b.test");
+	ck_assert_uint_eq(rows[1].messages, 2);
+	ck_assert_int_eq(rows[1].bytes, 200);
+	ck_assert_int_eq(rows[1].oldest, 30);
+	free(rows);
+	od_index_free(index);
+}
+END_TEST
+
+START_TEST(domain_within_labels)
+{
+	ck_assert(od_domain_within("example.test", "example.test"));
+	ck_assert(od_domain_within("a.example.test", "example.test"));
+	ck_assert(!od_domain_within("notexample.test", "example.test"));
+	ck_assert(!od_domain_within("example.test", "a.example.test"));
+	ck_assert(!od_domain_within("test", "example.test"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *suite = suite_create("release");
+	TCase *etrn = tcase_create("etrn");
+	TCase *index = tcase_create("index");
+	SRunner *runner;
+	int failed;
+
+	tcase_add_test(etrn, etrn_on_demand_domains);
+	tcase_add_test(etrn, etrn_other_domains_pass_or_deny);
+	tcase_add_test(etrn, etrn_invalid_arguments);
+	tcase_add_test(index, index_select_by_domain);
+	tcase_add_test(index, index_rebuild_keeps_new_holds);
+	tcase_add_test(index, index_status_rows);
+	tcase_add_test(index, domain_within_labels);
+	suite_add_tcase(suite, etrn);
+	suite_add_tcase(suite, index);
+
+	runner = srunner_create(suite);
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
