@@ -13,8 +13,10 @@
  * "ondemand [error]", which no domain release selects, so an operator
  * decides.  That path keeps no state, so it works when allocation fails.
  *
- * BUGS: the size in the hold line is sendmail's {msg_size} macro; where the
- * MTA does not send it the line says size=unknown.
+ * The size in the hold line is counted from the headers and body the MTA
+ * passes (CRLF line ends), because sendmail 8.17 sent no {msg_size} at end
+ * of message even when asked with smfi_setsymlist.  A message that is not
+ * held is accepted at DATA, so its headers and body never reach the filter.
  */
 
 #include "config.h"
@@ -43,6 +45,7 @@ struct message {
 	char queue_id[64];
 	char sender[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
 	struct od_msgclass msgclass;
+	long long size;			/* header and body octets seen */
 	bool active;
 };
 
@@ -132,26 +135,22 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
     unsigned long *unused1_out)
 {
 	/* Skip every step the filter does not use, where the MTA allows. */
-	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
-	    SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN |
+	    SMFIP_NOHREPL;
 
+	(void)ctx;
 	(void)unused0;
 	(void)unused1;
+	od_debug(3, "negotiate: MTA offers actions 0x%lx, steps 0x%lx",
+	    actions, steps);
 	if ((actions & SMFIF_QUARANTINE) == 0) {
 		od_log(LOG_ERR, "the MTA does not offer quarantine; the filter "
 		    "cannot hold mail and rejects it with 451 instead");
 	}
-	*actions_out = actions & (SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+	*actions_out = actions & SMFIF_QUARANTINE;
 	*steps_out = steps & skip;
 	*unused0_out = 0;
 	*unused1_out = 0;
-	if (actions & SMFIF_SETSYMLIST) {
-		/* {i} is in the default lists too; {msg_size} is not. */
-		if (smfi_setsymlist(ctx, SMFIM_EOM, "{i} {msg_size}") !=
-		    MI_SUCCESS)
-			od_log(LOG_WARNING, "cannot request the {msg_size} "
-			    "macro; hold lines will say size=unknown");
-	}
 	return SMFIS_CONTINUE;
 }
 
@@ -272,13 +271,62 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/* Lets a message that is not held go without passing its content. */
+static sfsistat
+filter_data(SMFICTX *ctx)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	if (connection == NULL || !connection->message.active)
+		return SMFIS_CONTINUE;
+	if (connection->message.msgclass.kind != OD_CLASS_HOLD) {
+		message_clear(&connection->message);
+		return SMFIS_ACCEPT;
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	/* "Name: value" and CRLF. */
+	if (connection != NULL)
+		connection->message.size += (long long)(strlen(name) +
+		    strlen(value) + 4);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_eoh(SMFICTX *ctx)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	/* The empty line between header and body. */
+	if (connection != NULL)
+		connection->message.size += 2;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct connection *connection = smfi_getpriv(ctx);
+
+	(void)chunk;
+	if (connection != NULL)
+		connection->message.size += (long long)len;
+	return SMFIS_CONTINUE;
+}
+
 /*
  * Adds the hold to the index.  A hold the index cannot record leaves it
  * incomplete, so the next release lists the queue: the mail is safe in the
  * queue either way.
  */
 static void
-record_hold(const struct message *message, const char *size)
+record_hold(const struct message *message)
 {
 	struct od_index_entry entry;
 
@@ -288,7 +336,7 @@ record_hold(const struct message *message, const char *size)
 	od_strlcpy(entry.queue_id, message->queue_id, sizeof(entry.queue_id));
 	od_strlcpy(entry.domain, message->msgclass.domain,
 	    sizeof(entry.domain));
-	entry.size = size != NULL ? strtoll(size, NULL, 10) : 0;
+	entry.size = message->size;
 	entry.held_at = time(NULL);
 	od_strlcpy(entry.sender, message->sender, sizeof(entry.sender));
 	if (!od_index_add(filter_index, &entry))
@@ -302,8 +350,6 @@ hold_message(SMFICTX *ctx, struct connection *connection)
 {
 	struct message *message = &connection->message;
 	char reason[OD_DOMAIN_SIZE + 32];
-	char size[32] = "unknown";
-	const char *macro;
 
 	snprintf(reason, sizeof(reason), "%s [%s]", OD_HOLD_REASON_PREFIX,
 	    message->msgclass.domain);
@@ -317,15 +363,12 @@ hold_message(SMFICTX *ctx, struct connection *connection)
 		return SMFIS_TEMPFAIL;
 	}
 
-	macro = smfi_getsymval(ctx, "{msg_size}");
-	if (macro != NULL)
-		od_escape(size, sizeof(size), macro, 20);
 	od_log(LOG_INFO, "%s: action=hold domain=%s sender=%s nrcpts=%u "
-	    "size=%s client=%s[%s]", queue_id_of(ctx, message),
+	    "size=%lld client=%s[%s]", queue_id_of(ctx, message),
 	    message->msgclass.domain, message->sender,
-	    message->msgclass.recipients, size, connection->client_name,
-	    connection->client_addr);
-	record_hold(message, macro);
+	    message->msgclass.recipients, message->size,
+	    connection->client_name, connection->client_addr);
+	record_hold(message);
 	return SMFIS_CONTINUE;
 }
 
@@ -374,6 +417,10 @@ struct smfiDesc od_filter_description = {
 	.xxfi_connect = filter_connect,
 	.xxfi_envfrom = filter_envfrom,
 	.xxfi_envrcpt = filter_envrcpt,
+	.xxfi_data = filter_data,
+	.xxfi_header = filter_header,
+	.xxfi_eoh = filter_eoh,
+	.xxfi_body = filter_body,
 	.xxfi_eom = filter_eom,
 	.xxfi_abort = filter_abort,
 	.xxfi_close = filter_close,
