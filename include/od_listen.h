@@ -17,7 +17,8 @@ int od_listen_unix(const char *path, uid_t uid, gid_t gid, mode_t mode,
 
 /*
  * Returns whether the peer of a connected unix socket is root, the daemon's
- * own user, or a member (primary group) of group.
+ * own user, or a member of group (primary or supplementary, as the group
+ * database lists it when the peer connects).
  */
 bool od_peer_allowed(int fd, gid_t group, uid_t *peer_uid);
 

@@ -150,8 +150,16 @@ handle_socket(struct parser *parser, const char *key, const char *value)
 static bool
 handle_socketmap(struct parser *parser, const char *key, const char *value)
 {
-	return check_socket_spec(parser, key, value) &&
-	    store_string(parser, &parser->config->socketmap, value);
+	char q[256];
+
+	if (!check_socket_spec(parser, key, value))
+		return false;
+	/* The daemon serves the socket map on a unix socket only. */
+	if (strncmp(value, "inet", 4) == 0)
+		return fail(parser, "invalid %s \"%s\": expected a unix "
+		    "socket, as in unix:/run/ondemand/socketmap.sock", key,
+		    quoted(value, q, sizeof(q)));
+	return store_string(parser, &parser->config->socketmap, value);
 }
 
 static bool

@@ -174,9 +174,14 @@ print_row(enum output_format format, char *row, bool first)
 	if (strcmp(f[0], "index") == 0 && n >= 3) {
 		time_t when = (time_t)strtoll(f[2], NULL, 10);
 
-		format_age(when, age, sizeof(age));
-		printf("index: %s (rebuilt from the queue %s ago)\n", f[1],
-		    age);
+		if (when <= 0) {
+			printf("index: %s (not yet rebuilt from the queue)\n",
+			    f[1]);
+		} else {
+			format_age(when, age, sizeof(age));
+			printf("index: %s (rebuilt from the queue %s ago)\n",
+			    f[1], age);
+		}
 		printf("%-40s %8s %12s %8s\n", "DOMAIN", "MESSAGES", "BYTES",
 		    "OLDEST");
 	} else if (strcmp(f[0], "domain") == 0 && n >= 5) {
@@ -198,11 +203,12 @@ print_row(enum output_format format, char *row, bool first)
 		else
 			printf("release: %s\n", f[1]);
 	} else if (strcmp(f[0], "unhold") == 0 && n >= 2) {
-		printf("%s messages moved back to the normal queue\n", f[1]);
+		printf("%s %s moved back to the normal queue\n", f[1],
+		    strcmp(f[1], "1") == 0 ? "message" : "messages");
 	} else if (strcmp(f[0], "expire") == 0 && n >= 2) {
-		printf("%s messages past the hold age limit were given a last "
-		    "delivery attempt; what failed went back to the sender\n",
-		    f[1]);
+		printf("%s %s past the hold age limit: each had a last delivery "
+		    "attempt, and what failed went back to its sender\n", f[1],
+		    strcmp(f[1], "1") == 0 ? "message" : "messages");
 	} else {
 		printf("%s\n", row);
 	}

@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,6 +62,29 @@ od_listen_unix(const char *path, uid_t uid, gid_t gid, mode_t mode,
 	return fd;
 }
 
+/* Returns whether the user uid belongs to group, supplementary included. */
+static bool
+user_in_group(uid_t uid, gid_t primary, gid_t group)
+{
+	struct passwd entry, *result = NULL;
+	char buffer[4096];
+	gid_t groups[256];
+	int count = 256, i;
+
+	if (primary == group)
+		return true;
+	if (getpwuid_r(uid, &entry, buffer, sizeof(buffer), &result) != 0 ||
+	    result == NULL)
+		return false;
+	if (getgrouplist(entry.pw_name, entry.pw_gid, groups, &count) < 0)
+		return false;
+	for (i = 0; i < count; i++) {
+		if (groups[i] == group)
+			return true;
+	}
+	return false;
+}
+
 bool
 od_peer_allowed(int fd, gid_t group, uid_t *peer_uid)
 {
@@ -71,5 +96,5 @@ od_peer_allowed(int fd, gid_t group, uid_t *peer_uid)
 		return false;
 	*peer_uid = credentials.uid;
 	return credentials.uid == 0 || credentials.uid == geteuid() ||
-	    credentials.gid == group;
+	    user_in_group(credentials.uid, credentials.gid, group);
 }

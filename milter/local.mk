@@ -45,3 +45,5 @@ milter_ondemand_milter_LDADD = milter/libondemand.a $(MILTER_LIBS) \
 sbin_PROGRAMS += milter/ondemandctl
 milter_ondemandctl_SOURCES = milter/ctl.c
 milter_ondemandctl_LDADD = milter/libondemand.a $(IDN2_LIBS)
+
+dist_man_MANS += milter/ondemand-milter.8 milter/ondemand.conf.5 milter/ondemandctl.8

@@ -277,6 +277,7 @@ open_socket(const struct od_config *config, const struct identity *identity,
 		    config->socket);
 		return false;
 	}
+	umask(0022);
 	if (path == NULL)
 		return true;
 	if (chown(path, identity->change ? identity->uid : (uid_t)-1,
@@ -502,6 +503,26 @@ reload_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Blocks the signals that libmilter's signal thread (HUP, TERM, INT) and
+ * the reload thread (USR1) wait for.  libmilter blocks them only in the
+ * threads it creates itself, so without this a signal delivered to one of
+ * the daemon's own threads would take its default action and kill the
+ * process without a clean stop.  Call before any thread starts.
+ */
+static void
+block_signals(void)
+{
+	sigset_t signals;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+}
+
 static bool
 start_reload_thread(char *error, size_t size)
 {
@@ -511,9 +532,7 @@ start_reload_thread(char *error, size_t size)
 
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGUSR1);
-	rc = pthread_sigmask(SIG_BLOCK, &signals, NULL);
-	if (rc == 0)
-		rc = pthread_create(&thread, NULL, reload_thread, &signals);
+	rc = pthread_create(&thread, NULL, reload_thread, &signals);
 	if (rc == 0)
 		rc = pthread_detach(thread);
 	if (rc != 0) {
@@ -647,12 +666,7 @@ main(int argc, char **argv)
 	}
 	/* Writes to a closed control or socketmap peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	if (!start_reload_thread(error, sizeof(error)) ||
-	    !drop_privileges(&identity, error, sizeof(error)) ||
-	    !start_servers(&listeners, helper, error, sizeof(error))) {
-		unlink(pidfile);
-		fatal(EX_OSERR, error);
-	}
+	block_signals();
 
 	od_log(LOG_NOTICE, "starting: version=%s socket=%s socketmap=%s "
 	    "control=%s config=%s domains=%zu user=%s on_error=%s",
@@ -663,7 +677,15 @@ main(int argc, char **argv)
 	    od_domain_set_count(config->domains),
 	    identity.change ? identity.name : "unchanged",
 	    config->on_error == OD_ON_ERROR_HOLD ? "hold" : "tempfail");
+	/* The runtime owns the configuration from here on. */
 	apply_config(config);
+	config = NULL;
+	if (!start_reload_thread(error, sizeof(error)) ||
+	    !drop_privileges(&identity, error, sizeof(error)) ||
+	    !start_servers(&listeners, helper, error, sizeof(error))) {
+		unlink(pidfile);
+		fatal(EX_OSERR, error);
+	}
 
 	rc = smfi_main();
 	od_log(LOG_NOTICE, "stopping: libmilter main loop returned %s",

@@ -112,10 +112,17 @@ od_release_resync(void)
 	for (i = 0; i < count; i++) {
 		struct od_index_entry *entry = &entries[kept];
 
-		/* Items held by others (or with reason "[error]") stay out. */
-		if (!reason_domain(items[i].reason, entry->domain) ||
-		    strcmp(entry->domain, "error") == 0)
+		/* Items quarantined by other filters stay out. */
+		if (!reason_domain(items[i].reason, entry->domain))
 			continue;
+		/*
+		 * "ondemand [error]" marks mail held after an internal error.
+		 * It is indexed under "[error]", which no domain request
+		 * selects, so status shows it and unhold or expiry reach it.
+		 */
+		if (strcmp(entry->domain, "error") == 0)
+			od_strlcpy(entry->domain, "[error]",
+			    sizeof(entry->domain));
 		od_strlcpy(entry->queue_id, items[i].queue_id,
 		    sizeof(entry->queue_id));
 		entry->size = items[i].size;
@@ -408,6 +415,12 @@ run_job(struct job *job)
 			    "exited with status %d", job->domain, status);
 		if (od_release_resync())
 			log_outcomes(job, entries, count);
+		else
+			od_log(LOG_WARNING, "action=release-done domain=%s%s "
+			    "trigger=%s messages=%zu outcome=unknown "
+			    "reason=\"cannot list the held messages\"",
+			    job->subdomains ? "@" : "", job->domain,
+			    job->trigger, count);
 	}
 	free(ids);
 	free(entries);
@@ -488,14 +501,15 @@ apply_to_entries(int (*call)(struct od_helper *, const char *const *, size_t),
 		ids[i] = entries[i].queue_id;
 	status = call(release_helper, ids, count);
 	free(ids);
+	if (status != 0) {
+		od_log(LOG_WARNING, "action=%s messages=%zu status=failed "
+		    "reason=\"sendmail exited with status %d\"", action, count,
+		    status);
+		return -1;
+	}
 	for (i = 0; i < count; i++)
 		od_log(LOG_INFO, "%s: action=%s domain=%s", entries[i].queue_id,
 		    action, entries[i].domain);
-	if (status != 0) {
-		od_log(LOG_WARNING, "%s of %zu messages: sendmail exited with "
-		    "status %d", action, count, status);
-		return -1;
-	}
 	return (long)count;
 }
 

@@ -82,9 +82,14 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	request.client = "smtp";
 	switch (od_release_start(&request)) {
 	case OD_RELEASE_STARTED:
+		snprintf(reply, reply_size, "OK ACCEPT");
+		return;
 	case OD_RELEASE_RUNNING:
 	case OD_RELEASE_TOO_SOON:
 		/* RFC 1985: a repeated request is not an error. */
+		od_log(LOG_INFO, "action=etrn-repeat domain=%s%s reason=\"%s\"",
+		    decision.subdomains ? "@" : "", decision.domain,
+		    "a release of this domain is running or just ended");
 		snprintf(reply, reply_size, "OK ACCEPT");
 		return;
 	case OD_RELEASE_UNAVAILABLE:
@@ -132,7 +137,7 @@ write_netstring(int fd, const char *payload)
 
 /*
  * Reads one netstring request.  Returns 1 with the payload in buffer, 0 on
- * a clean end of stream, -1 on a protocol error.
+ * a clean end of stream or an idle timeout, -1 on a protocol error.
  */
 static int
 read_netstring(int fd, char *buffer, size_t size)
@@ -145,7 +150,9 @@ read_netstring(int fd, char *buffer, size_t size)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0 && digits == 0)
+		/* sendmail keeps idle connections; SO_RCVTIMEO ends them. */
+		if (digits == 0 && (n == 0 || (n < 0 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK))))
 			return 0;
 		if (n <= 0)
 			return -1;

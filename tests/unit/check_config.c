@@ -172,6 +172,9 @@ START_TEST(config_bad_values)
 	assert_error("Socket inet:99999@127.0.0.1\n", 1,
 	    "invalid Socket \"inet:99999@127.0.0.1\": expected inet:PORT@HOST "
 	    "with a port from 1 to 65535");
+	assert_error("SocketMap inet:9999@127.0.0.1\n", 1, "invalid SocketMap "
+	    "\"inet:9999@127.0.0.1\": expected a unix socket, as in "
+	    "unix:/run/ondemand/socketmap.sock");
 	assert_error("SocketMode 0999\n", 1, "invalid SocketMode \"0999\": "
 	    "expected an octal mode from 0 to 0777, such as 0660");
 	assert_error("SocketMode 0060\n", 1, "invalid SocketMode \"0060\": "
