@@ -27,3 +27,14 @@ tests_unit_check_release_SOURCES = tests/unit/check_release.c
 tests_unit_check_release_CFLAGS = $(unit_cflags) -pthread
 tests_unit_check_release_LDADD = $(unit_ldadd) -lpthread
 endif
+
+# The release helper's protocol and listing parsers (milter/helper_proto.c,
+# milter/helper_mailq.c).
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_helper
+TESTS += tests/unit/check_helper
+tests_unit_check_helper_SOURCES = tests/unit/check_helper.c
+tests_unit_check_helper_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(IDN2_CFLAGS)
+tests_unit_check_helper_LDADD = milter/libondemand.a $(CHECK_LIBS) \
+	$(IDN2_LIBS)
+endif
