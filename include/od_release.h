@@ -32,9 +32,13 @@ struct od_release_request {
 
 void od_release_init(struct od_helper *helper, struct od_index *index);
 
-/* Starts a release; see the statuses above. */
+/*
+ * Starts a release; see the statuses above.  With OD_RELEASE_STARTED,
+ * messages is the number of held messages the release selected, or -1
+ * when the index is incomplete and the count is not known yet.
+ */
 enum od_release_status od_release_start(
-    const struct od_release_request *request);
+    const struct od_release_request *request, long *messages);
 
 /*
  * Rebuilds the index from the helper's listing of held items.  Returns

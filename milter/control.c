@@ -127,6 +127,7 @@ command_release(FILE *out, const char *argument, uid_t peer)
 	struct od_etrn_decision decision;
 	struct od_release_request request;
 	char client[64];
+	long messages = -1;
 
 	if (!parse_domain_argument(argument, &decision, out))
 		return;
@@ -141,9 +142,9 @@ command_release(FILE *out, const char *argument, uid_t peer)
 	request.subdomains = decision.subdomains;
 	request.trigger = "operator";
 	request.client = client;
-	switch (od_release_start(&request)) {
+	switch (od_release_start(&request, &messages)) {
 	case OD_RELEASE_STARTED:
-		send_line(out, "release\tstarted");
+		send_line(out, "release\tstarted\t%ld", messages);
 		break;
 	case OD_RELEASE_RUNNING:
 		send_line(out, "release\trunning");

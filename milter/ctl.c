@@ -195,7 +195,11 @@ print_row(enum output_format format, char *row, bool first)
 		printf("%-16s %-30s %10s %6s %s\n", f[1], f[2], f[4], age,
 		    f[3]);
 	} else if (strcmp(f[0], "release") == 0 && n >= 2) {
-		if (strcmp(f[1], "started") == 0)
+		if (strcmp(f[1], "started") == 0 && n >= 3 &&
+		    strcmp(f[2], "-1") != 0)
+			printf("release started for %s held %s\n", f[2],
+			    strcmp(f[2], "1") == 0 ? "message" : "messages");
+		else if (strcmp(f[1], "started") == 0)
 			printf("release started\n");
 		else if (strcmp(f[1], "running") == 0)
 			printf("a release of this domain is already running; "

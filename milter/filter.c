@@ -138,7 +138,6 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN |
 	    SMFIP_NOHREPL;
 
-	(void)ctx;
 	(void)unused0;
 	(void)unused1;
 	od_debug(3, "negotiate: MTA offers actions 0x%lx, steps 0x%lx",
@@ -147,10 +146,19 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 		od_log(LOG_ERR, "the MTA does not offer quarantine; the filter "
 		    "cannot hold mail and rejects it with 451 instead");
 	}
-	*actions_out = actions & SMFIF_QUARANTINE;
+	*actions_out = actions & (SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
 	*steps_out = steps & skip;
 	*unused0_out = 0;
 	*unused1_out = 0;
+	/*
+	 * A sendmail.cf without Milter.macros lines (one patched by hand or
+	 * by ondemand-cf) sends no macros at all, so ask for the queue ID.
+	 */
+	if ((actions & SMFIF_SETSYMLIST) != 0 &&
+	    (smfi_setsymlist(ctx, SMFIM_ENVFROM, "{i}") != MI_SUCCESS ||
+	    smfi_setsymlist(ctx, SMFIM_EOM, "{i}") != MI_SUCCESS))
+		od_log(LOG_WARNING, "cannot request the queue ID macro {i}; "
+		    "log lines may say NOQUEUE");
 	return SMFIS_CONTINUE;
 }
 

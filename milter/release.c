@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "od_index.h"
@@ -43,6 +44,10 @@ struct job {
 	char client[300];
 	size_t active_slot;
 };
+
+static long apply_to_entries(int (*call)(struct od_helper *,
+    const char *const *, size_t), const struct od_index_entry *entries,
+    size_t count, const char *action);
 
 static struct od_helper *release_helper;
 static struct od_index *release_index;
@@ -363,6 +368,45 @@ log_outcomes(const struct job *job, const struct od_index_entry *before,
 	free(after);
 }
 
+static bool
+null_sender(const char *sender)
+{
+	return strcmp(sender, "<>") == 0 || strcmp(sender, "") == 0 ||
+	    strncasecmp(sender, "MAILER-DAEMON", 13) == 0 ||
+	    strncasecmp(sender, "<MAILER-DAEMON", 14) == 0;
+}
+
+/*
+ * Un-holds the DSNs that sendmail created during the release.  A DSN for a
+ * recipient that failed permanently inherits its message's quarantine
+ * reason, so without this it would wait for the customer's next ETRN
+ * instead of going to the sender now.  A DSN is recognised as a held item
+ * of the domain with a null sender that was not held before the run.
+ */
+static void
+unhold_new_bounces(const struct job *job, const struct od_index_entry *before,
+    size_t before_count)
+{
+	struct od_index_entry *after = NULL, *bounces;
+	size_t after_count = 0, bounce_count = 0, i;
+
+	if (!od_index_select(release_index, job->domain, job->subdomains,
+	    &after, &after_count))
+		return;
+	bounces = calloc(after_count + 1, sizeof(*bounces));
+	for (i = 0; bounces != NULL && i < after_count; i++) {
+		if (null_sender(after[i].sender) &&
+		    !still_indexed(before, before_count, after[i].queue_id))
+			bounces[bounce_count++] = after[i];
+	}
+	if (bounce_count > 0 &&
+	    apply_to_entries(od_helper_unhold, bounces, bounce_count,
+	    "unhold-dsn") >= 0)
+		od_release_resync();
+	free(bounces);
+	free(after);
+}
+
 static void
 run_job(struct job *job)
 {
@@ -413,9 +457,10 @@ run_job(struct job *job)
 		if (status != 0)
 			od_log(LOG_WARNING, "release of %s: a sendmail run "
 			    "exited with status %d", job->domain, status);
-		if (od_release_resync())
+		if (od_release_resync()) {
 			log_outcomes(job, entries, count);
-		else
+			unhold_new_bounces(job, entries, count);
+		} else
 			od_log(LOG_WARNING, "action=release-done domain=%s%s "
 			    "trigger=%s messages=%zu outcome=unknown "
 			    "reason=\"cannot list the held messages\"",
@@ -438,8 +483,23 @@ job_thread(void *argument)
 	return NULL;
 }
 
+/* Counts the held messages a request selects, or -1 when not known. */
+static long
+count_selected(const struct od_release_request *request)
+{
+	struct od_index_entry *entries = NULL;
+	size_t count = 0;
+
+	if (!od_index_complete(release_index, NULL) ||
+	    !od_index_select(release_index, request->domain,
+	    request->subdomains, &entries, &count))
+		return -1;
+	free(entries);
+	return (long)count;
+}
+
 enum od_release_status
-od_release_start(const struct od_release_request *request)
+od_release_start(const struct od_release_request *request, long *messages)
 {
 	struct od_config_ref *ref = od_runtime_acquire();
 	long long min_interval = 0;
@@ -461,6 +521,7 @@ od_release_start(const struct od_release_request *request)
 	status = reserve(request, min_interval, &slot);
 	if (status != OD_RELEASE_STARTED)
 		return status;
+	*messages = count_selected(request);
 
 	job = calloc(1, sizeof(*job));
 	if (job == NULL) {

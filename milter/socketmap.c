@@ -8,9 +8,13 @@
  * connection open for further lookups and gives up on a reply after 30
  * seconds, so every answer is computed without waiting for delivery.
  *
- * Values: "ACCEPT" (release started or already running), "DENY TEXT"
- * (459), "INVALID TEXT" (501) and "TEMP TEXT" (458); NOTFOUND leaves the
- * ETRN to sendmail.
+ * Values: "ACCEPT N" (release of N held messages started: 251 when N is 0,
+ * else 253), "ACCEPT" (started with the count unknown, or already running:
+ * sendmail answers 250), "DENY TEXT" (459), "INVALID TEXT" (501) and
+ * "TEMP TEXT" (458); NOTFOUND leaves the ETRN to sendmail.  The check_etrn
+ * ruleset of FEATURE(`ondemand') and ondemand-cf maps them to these codes.
+ * Texts are quoted because sendmail re-tokenises the value and would drop
+ * the spaces around punctuation otherwise.
  */
 
 #include "config.h"
@@ -48,10 +52,12 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	struct od_etrn_decision decision;
 	struct od_release_request request;
 	char escaped[REQUEST_MAX];
+	long messages = -1;
 
 	od_escape(escaped, sizeof(escaped), key, 300);
 	if (ref == NULL) {
-		snprintf(reply, reply_size, "TEMP no configuration loaded");
+		snprintf(reply, reply_size, "OK TEMP \"no configuration "
+		    "loaded\"");
 		return;
 	}
 	od_etrn_decide(key, od_runtime_config(ref), &decision);
@@ -64,12 +70,13 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	case OD_ETRN_DENY:
 		od_log(LOG_NOTICE, "action=etrn-deny argument=%s reason=\"%s\"",
 		    escaped, decision.text);
-		snprintf(reply, reply_size, "OK DENY %s", decision.text);
+		snprintf(reply, reply_size, "OK DENY \"%s\"", decision.text);
 		return;
 	case OD_ETRN_INVALID:
 		od_log(LOG_NOTICE, "action=etrn-invalid argument=%s "
 		    "reason=\"%s\"", escaped, decision.text);
-		snprintf(reply, reply_size, "OK INVALID %s", decision.text);
+		snprintf(reply, reply_size, "OK INVALID \"%s\"",
+		    decision.text);
 		return;
 	case OD_ETRN_RELEASE:
 		break;
@@ -80,9 +87,13 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	request.subdomains = decision.subdomains;
 	request.trigger = "etrn";
 	request.client = "smtp";
-	switch (od_release_start(&request)) {
+	switch (od_release_start(&request, &messages)) {
 	case OD_RELEASE_STARTED:
-		snprintf(reply, reply_size, "OK ACCEPT");
+		/* With a count the ruleset answers 251 or 253 itself. */
+		if (messages >= 0)
+			snprintf(reply, reply_size, "OK ACCEPT %ld", messages);
+		else
+			snprintf(reply, reply_size, "OK ACCEPT");
 		return;
 	case OD_RELEASE_RUNNING:
 	case OD_RELEASE_TOO_SOON:
@@ -95,8 +106,8 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	case OD_RELEASE_UNAVAILABLE:
 		od_log(LOG_ERR, "action=etrn-tempfail domain=%s reason=\"the "
 		    "release helper is not available\"", decision.domain);
-		snprintf(reply, reply_size, "OK TEMP release helper not "
-		    "available");
+		snprintf(reply, reply_size, "OK TEMP \"release helper not "
+		    "available\"");
 		return;
 	}
 }
