@@ -13,7 +13,8 @@ E2E_TESTS = \
 	tests/e2e/test_milter_down.py \
 	tests/e2e/test_reload.py \
 	tests/e2e/test_etrn.py \
-	tests/e2e/test_cf_patched.py
+	tests/e2e/test_cf_patched.py \
+	tests/e2e/test_memory.py
 
 TESTS += $(E2E_TESTS)
 # .test is automake's default extension, which other parts of the tree use.

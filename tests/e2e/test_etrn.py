@@ -232,8 +232,8 @@ class EtrnReleaseTest(ReleaseTestCase):
 
         code, text = etrn(self.env.sendmail.port, "example.test")
 
-        # With F=T sendmail may refuse the session first (4xx); either way
-        # the client is told to come back, and nothing is delivered.
+        # With F=T sendmail may refuse the session first (4xx).  Either
+        # way the reply asks the client to retry, and nothing is delivered.
         self.assertIn(code, (458, 451, 421), text)
         self.assertEqual(self.env.sink.messages, [])
 
@@ -393,8 +393,9 @@ class OndemandctlTest(ReleaseTestCase):
                                 result.stderr)
 
     def test_control_socket_refuses_other_users(self):
-        # A copy of the config that nobody may read, so only the socket's
-        # own permissions (mode 0660, owner root) keep nobody out.
+        # A copy of the config that every user can read, so only the
+        # socket's own permissions (mode 0660, owner root) keep the user
+        # "nobody" out.
         directory = tempfile.mkdtemp(prefix="ondemand-ctl-")
         self.addCleanup(shutil.rmtree, directory, True)
         os.chmod(directory, 0o755)
