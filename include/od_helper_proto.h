@@ -162,6 +162,8 @@ struct od_mailq_parser {
 	bool cut_short;		/* ", only N printed" */
 	unsigned long unknown_lines;
 	char first_unknown[160];	/* escaped */
+	unsigned long warning_lines;	/* "Warning: ..." lines, skipped */
+	char first_warning[160];	/* escaped */
 };
 
 void od_mailq_init(struct od_mailq_parser *parser, time_t now);

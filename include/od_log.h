@@ -25,4 +25,7 @@ void od_debug(int level, const char *format, ...)
 
 int od_log_debug_level(void);
 
+/* Returns whether log lines are copied to standard error. */
+bool od_log_to_stderr(void);
+
 #endif

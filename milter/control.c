@@ -106,8 +106,11 @@ command_list(FILE *out, const char *argument)
 
 	if (!parse_domain_argument(argument, &decision, out))
 		return;
-	if (!od_index_complete(control_index, NULL))
-		od_release_resync();
+	if (!od_index_complete(control_index, NULL) && !od_release_resync()) {
+		send_line(out, "ERROR cannot list the held messages, so the "
+		    "list would be incomplete; see the daemon's log");
+		return;
+	}
 	if (!od_index_select(control_index, decision.domain,
 	    decision.subdomains, &entries, &count)) {
 		send_line(out, "ERROR out of memory");
@@ -134,6 +137,13 @@ command_release(FILE *out, const char *argument, uid_t peer)
 	if (decision.action != OD_ETRN_RELEASE) {
 		send_line(out, "ERROR %s is not an on-demand domain here; "
 		    "check the Domain lines of the configuration", argument);
+		return;
+	}
+	/* Without the listing the subdomains of @DOMAIN are not known. */
+	if (decision.subdomains && !od_index_complete(control_index, NULL) &&
+	    !od_release_resync()) {
+		send_line(out, "ERROR cannot list the held messages to find the "
+		    "subdomains of %s; see the daemon's log", decision.domain);
 		return;
 	}
 	snprintf(client, sizeof(client), "uid=%ld", (long)peer);

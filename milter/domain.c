@@ -52,6 +52,9 @@ check_host_name(const char *name)
 		return "has an empty label";
 	if (p[-1] == '-')
 		return "has a label that ends with a hyphen";
+	/* An all-numeric last label makes an IP address, not a host name. */
+	if (strspn(p - label, "0123456789") == label)
+		return "has an all-numeric last label, as an IP address does";
 	return NULL;
 }
 

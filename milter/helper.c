@@ -728,6 +728,12 @@ finish_list(struct helper *helper, struct job *job)
 		    "pid=%ld items=%zu seconds=%.1f", job->request.tag,
 		    (long)job->pid, job->items, seconds_since(&job->started));
 	}
+	if (job->parser->warning_lines > 0)
+		od_log(LOG_WARNING, "release helper: sendmail warned while "
+		    "listing the queue (%lu line%s), the first: \"%s\"; check "
+		    "sendmail's configuration", job->parser->warning_lines,
+		    job->parser->warning_lines == 1 ? "" : "s",
+		    job->parser->first_warning);
 	send_done(helper, job->request.tag, status);
 	remove_running(helper, job);
 	job_free(job);
@@ -958,6 +964,8 @@ od_helper_main(int socket_fd, const char *sendmail, const char *config)
 	struct sigaction action;
 	sigset_t none;
 	int debug_level = od_log_debug_level();
+	/* In the foreground (-f) the daemon copies its log to stderr. */
+	bool to_stderr = od_log_to_stderr();
 	int null_fd;
 
 	/* Leave the daemon's session so terminal signals do not reach us. */
@@ -978,12 +986,13 @@ od_helper_main(int socket_fd, const char *sendmail, const char *config)
 	if (null_fd >= 0) {
 		dup2(null_fd, STDIN_FILENO);
 		dup2(null_fd, STDOUT_FILENO);
-		if (debug_level == 0)
+		if (debug_level == 0 && !to_stderr)
 			dup2(null_fd, STDERR_FILENO);
 		if (null_fd > STDERR_FILENO)
 			close(null_fd);
 	}
-	od_log_open(OD_HELPER_LOG_IDENT, debug_level > 0, debug_level);
+	od_log_open(OD_HELPER_LOG_IDENT, to_stderr || debug_level > 0,
+	    debug_level);
 
 	/*
 	 * sendmail gets only a fixed PATH.  The helper drops the rest of the

@@ -346,6 +346,23 @@ parse_line(struct od_mailq_parser *parser, const char *line, size_t length,
 	bool reported;
 	bool started;
 
+	/*
+	 * sendmail prints warnings such as "Warning: Cannot use
+	 * HostStatusDirectory" before the listing; they do not change it.
+	 */
+	if (starts_with(line, length, "Warning: ")) {
+		if (parser->warning_lines++ == 0) {
+			char copy[sizeof(parser->first_warning)];
+			size_t n = length < sizeof(copy) ? length :
+			    sizeof(copy) - 1;
+
+			memcpy(copy, line, n);
+			copy[n] = '\0';
+			od_escape(parser->first_warning,
+			    sizeof(parser->first_warning), copy, sizeof(copy));
+		}
+		return false;
+	}
 	if (starts_with(line, length, "\t\t\t\t\t"))
 		return false;		/* a recipient */
 	if (starts_with(line, length, "\t\tTotal requests: ")) {

@@ -32,6 +32,12 @@ od_log_stderr(bool to_stderr)
 	atomic_store(&log_to_stderr, to_stderr);
 }
 
+bool
+od_log_to_stderr(void)
+{
+	return atomic_load(&log_to_stderr);
+}
+
 int
 od_log_debug_level(void)
 {

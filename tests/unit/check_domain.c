@@ -82,6 +82,10 @@ START_TEST(normalize_rejects_bad_syntax)
 	assert_invalid("example-.test", "has a label that ends with a hyphen");
 	assert_invalid("example.test-", "has a label that ends with a hyphen");
 	assert_invalid("[127.0.0.1]", NULL);
+	assert_invalid("192.0.2.1",
+	    "has an all-numeric last label, as an IP address does");
+	assert_invalid("example.123", NULL);
+	assert_normal("123.example", "123.example");
 	assert_invalid("user@example.test", NULL);
 }
 END_TEST

@@ -780,6 +780,25 @@ START_TEST(mailq_reports_unknown_lines)
 }
 END_TEST
 
+START_TEST(mailq_skips_warning_lines)
+{
+	static struct parsed p;
+
+	/* sendmail 8.17 prints this when HostStatusDirectory is missing. */
+	parse_listing(
+	    "Warning: Cannot use HostStatusDirectory = /var/lib/sendmail/"
+	    "host_status: No such file or directory\n"
+	    "\t\t/q (1 request)\n"
+	    "6B4KakNA031584        5 Fri Dec  4 20:36 c@sender.test\n"
+	    "     QUARANTINE: ondemand [example.test]\n"
+	    "\t\t\t\t\t <u@example.test>\n"
+	    "\t\tTotal requests: 1\n", &p);
+	ck_assert_msg(p.complete, "%s", p.problem);
+	ck_assert_uint_eq(p.count, 1);
+	ck_assert_str_eq(p.items[0].item.queue_id, "6B4KakNA031584");
+}
+END_TEST
+
 /* Synthetic: cases that follow sendmail's format but did not occur. */
 START_TEST(mailq_parses_synthetic_cases)
 {
@@ -949,6 +968,7 @@ main(void)
 	tcase_add_test(mailq, mailq_parses_empty_queues);
 	tcase_add_test(mailq, mailq_reports_cut_listing);
 	tcase_add_test(mailq, mailq_reports_unknown_lines);
+	tcase_add_test(mailq, mailq_skips_warning_lines);
 	tcase_add_test(mailq, mailq_parses_synthetic_cases);
 	tcase_add_test(mailq, queue_file_reason_found);
 	tcase_add_test(mailq, parsers_survive_random_input);
