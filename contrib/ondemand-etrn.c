@@ -484,7 +484,7 @@ check_greeting(struct smtp_connection *connection,
 	return false;
 }
 
-/* Names the domains after index last (-1: all) whose ETRN was never sent. */
+/* Names the domains after last whose ETRN was never sent. */
 static void
 report_unrequested(const struct options *options, int last)
 {
@@ -515,13 +515,11 @@ run_session(const struct options *options)
 		result = report_connect_failure(&connection, status,
 		    options->server);
 		smtp_close(&connection);
-		report_unrequested(options, -1);
 		return result;
 	}
 
 	if (!check_greeting(&connection, &failure)) {
 		smtp_close(&connection);
-		report_unrequested(options, -1);
 		return failure;
 	}
 	if (options->helo_name != NULL)
@@ -533,7 +531,6 @@ run_session(const struct options *options)
 		if (may_quit)
 			quit(&connection);
 		smtp_close(&connection);
-		report_unrequested(options, -1);
 		return failure;
 	}
 	may_quit = true;
