@@ -14,6 +14,15 @@
 #include <sys/types.h>
 
 #include "od_domain.h"
+#include "od_network.h"
+
+/* The clients allowed to ETRN one domain (EtrnAllow). */
+struct od_etrn_allow {
+	char domain[OD_DOMAIN_SIZE];
+	bool subdomains;		/* the ".example.test" form */
+	struct od_network *networks;
+	size_t count;
+};
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -54,6 +63,8 @@ struct od_config {
 	enum od_etrn_other etrn_other;
 	long long max_hold_age;		/* seconds */
 	long long etrn_min_interval;	/* seconds between releases */
+	struct od_etrn_allow *etrn_allow;
+	size_t etrn_allow_count;
 	unsigned release_runs;		/* parallel sendmail runs */
 };
 

@@ -7,6 +7,7 @@
 #define OD_ETRN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "od_config.h"
 #include "od_domain.h"
@@ -27,9 +28,20 @@ struct od_etrn_decision {
 
 /*
  * Decides on one ETRN argument as sendmail passes it (already lowercased):
- * "example.test", "@example.test" or "#queuename".
+ * "example.test", "@example.test" or "#queuename".  client is the SMTP
+ * client's address as sendmail's {client_addr} gives it ("" when unknown),
+ * checked against EtrnAllow; NULL skips that check, for the operator's
+ * own requests.
  */
-void od_etrn_decide(const char *argument, const struct od_config *config,
-    struct od_etrn_decision *decision);
+void od_etrn_decide(const char *argument, const char *client,
+    const struct od_config *config, struct od_etrn_decision *decision);
+
+/*
+ * Splits a socket map key "CLIENT/ARGUMENT" into its parts.  A key without
+ * "/" (from a check_etrn ruleset that sends the argument alone) gives an
+ * empty client.  The parts point into buffer.
+ */
+void od_etrn_split_key(const char *key, char *buffer, size_t size,
+    const char **client, const char **argument);
 
 #endif

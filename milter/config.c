@@ -41,6 +41,7 @@ struct key {
 	const char *name;
 	bool repeatable;
 	value_handler handle;
+	bool several_values;	/* the value may contain spaces */
 };
 
 static bool
@@ -351,6 +352,72 @@ add_domain(struct parser *parser, const char *key, const char *value)
 	return true;
 }
 
+/*
+ * Parses "DOMAIN NETWORK[,NETWORK...]" (spaces or commas between the
+ * networks): the SMTP clients allowed to ETRN the domain.
+ */
+static bool
+handle_etrn_allow(struct parser *parser, const char *key, const char *value)
+{
+	struct od_config *config = parser->config;
+	struct od_etrn_allow *grown, *allow;
+	char copy[LINE_MAX_LEN + 1], q[256];
+	const char *name, *error;
+	char *networks, *item, *save = NULL;
+
+	od_strlcpy(copy, value, sizeof(copy));
+	networks = copy + strcspn(copy, " \t");
+	if (*networks == '\0')
+		return fail(parser, "invalid %s \"%s\": expected a domain and "
+		    "at least one client network, as in %s example.test "
+		    "192.0.2.0/24,2001:db8::/32", key, quoted(value, q,
+		    sizeof(q)), key);
+	*networks++ = '\0';
+
+	grown = realloc(config->etrn_allow, (config->etrn_allow_count + 1) *
+	    sizeof(*grown));
+	if (grown == NULL)
+		return fail(parser, "out of memory");
+	config->etrn_allow = grown;
+	allow = &grown[config->etrn_allow_count];
+	memset(allow, 0, sizeof(*allow));
+
+	name = copy;
+	if (name[0] == '.') {
+		allow->subdomains = true;
+		name++;
+	}
+	if (!od_domain_normalize(name, allow->domain, &error))
+		return fail(parser, "invalid %s domain \"%s\": the name %s",
+		    key, quoted(copy, q, sizeof(q)), error);
+
+	for (item = strtok_r(networks, ", \t", &save); item != NULL;
+	    item = strtok_r(NULL, ", \t", &save)) {
+		struct od_network *more = realloc(allow->networks,
+		    (allow->count + 1) * sizeof(*more));
+
+		if (more == NULL) {
+			free(allow->networks);
+			return fail(parser, "out of memory");
+		}
+		allow->networks = more;
+		if (!od_network_parse(item, &more[allow->count])) {
+			free(allow->networks);
+			return fail(parser, "invalid %s network \"%s\": expected "
+			    "an IPv4 or IPv6 address with an optional /prefix, "
+			    "such as 192.0.2.0/24 or 2001:db8::/32", key,
+			    quoted(item, q, sizeof(q)));
+		}
+		allow->count++;
+	}
+	if (allow->count == 0)
+		return fail(parser, "invalid %s \"%s\": expected at least one "
+		    "client network after the domain", key,
+		    quoted(value, q, sizeof(q)));
+	config->etrn_allow_count++;
+	return true;
+}
+
 static char *
 trim(char *text)
 {
@@ -466,22 +533,23 @@ handle_domain_file(struct parser *parser, const char *key, const char *value)
 }
 
 static const struct key keys[] = {
-	{ "Socket", false, handle_socket },
-	{ "SocketMode", false, handle_socket_mode },
-	{ "SocketGroup", false, handle_socket_group },
-	{ "User", false, handle_user },
-	{ "PidFile", false, handle_pidfile },
-	{ "Domain", true, add_domain },
-	{ "DomainFile", true, handle_domain_file },
-	{ "OnError", false, handle_on_error },
-	{ "SocketMap", false, handle_socketmap },
-	{ "ControlSocket", false, handle_control_socket },
-	{ "SendmailPath", false, handle_sendmail_path },
-	{ "SendmailConfig", false, handle_sendmail_config },
-	{ "EtrnOther", false, handle_etrn_other },
-	{ "MaxHoldAge", false, handle_max_hold_age },
-	{ "EtrnMinInterval", false, handle_etrn_min_interval },
-	{ "ReleaseRuns", false, handle_release_runs },
+	{ "Socket", false, handle_socket, false },
+	{ "SocketMode", false, handle_socket_mode, false },
+	{ "SocketGroup", false, handle_socket_group, false },
+	{ "User", false, handle_user, false },
+	{ "PidFile", false, handle_pidfile, false },
+	{ "Domain", true, add_domain, false },
+	{ "DomainFile", true, handle_domain_file, false },
+	{ "OnError", false, handle_on_error, false },
+	{ "SocketMap", false, handle_socketmap, false },
+	{ "ControlSocket", false, handle_control_socket, false },
+	{ "SendmailPath", false, handle_sendmail_path, false },
+	{ "SendmailConfig", false, handle_sendmail_config, false },
+	{ "EtrnOther", false, handle_etrn_other, false },
+	{ "MaxHoldAge", false, handle_max_hold_age, false },
+	{ "EtrnMinInterval", false, handle_etrn_min_interval, false },
+	{ "ReleaseRuns", false, handle_release_runs, false },
+	{ "EtrnAllow", true, handle_etrn_allow, true },
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -523,7 +591,7 @@ config_line(struct parser *parser, char *text)
 	}
 	if (*value == '\0')
 		return fail(parser, "%s needs a value", keys[i].name);
-	if (strpbrk(value, " \t") != NULL)
+	if (!keys[i].several_values && strpbrk(value, " \t") != NULL)
 		return fail(parser, "invalid %s \"%s\": expected a single "
 		    "value without spaces", keys[i].name,
 		    quoted(value, q, sizeof(q)));
@@ -595,5 +663,8 @@ od_config_free(struct od_config *config)
 	free(config->control_socket);
 	free(config->sendmail_path);
 	free(config->sendmail_config);
+	for (size_t i = 0; i < config->etrn_allow_count; i++)
+		free(config->etrn_allow[i].networks);
+	free(config->etrn_allow);
 	free(config);
 }

@@ -87,7 +87,7 @@ parse_domain_argument(const char *argument, struct od_etrn_decision *decision,
 		send_line(out, "ERROR no configuration loaded");
 		return false;
 	}
-	od_etrn_decide(argument, od_runtime_config(ref), decision);
+	od_etrn_decide(argument, NULL, od_runtime_config(ref), decision);
 	od_runtime_release(ref);
 	if (decision->action == OD_ETRN_INVALID) {
 		send_line(out, "ERROR invalid domain \"%s\": %s", argument,

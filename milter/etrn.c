@@ -12,6 +12,8 @@
 
 #include "od_etrn.h"
 #include "od_index.h"
+#include "od_network.h"
+#include "od_util.h"
 
 static bool
 host_name_characters(const char *text)
@@ -52,9 +54,67 @@ not_on_demand(const struct od_config *config,
 	}
 }
 
+/* Returns whether an EtrnAllow entry covers domain. */
+static bool
+allow_applies(const struct od_etrn_allow *allow, const char *domain)
+{
+	if (allow->subdomains)
+		return strcmp(domain, allow->domain) != 0 &&
+		    od_domain_within(domain, allow->domain);
+	return strcmp(domain, allow->domain) == 0;
+}
+
+/*
+ * Returns whether client may ETRN domain: true when no EtrnAllow entry
+ * covers the domain, else when one of the covering entries lists it.
+ */
+static bool
+client_allowed(const struct od_config *config, const char *domain,
+    const char *client)
+{
+	bool covered = false;
+	size_t i, n;
+
+	for (i = 0; i < config->etrn_allow_count; i++) {
+		const struct od_etrn_allow *allow = &config->etrn_allow[i];
+
+		if (!allow_applies(allow, domain))
+			continue;
+		covered = true;
+		for (n = 0; client[0] != '\0' && n < allow->count; n++) {
+			if (od_network_contains(&allow->networks[n], client))
+				return true;
+		}
+	}
+	return !covered;
+}
+
 void
-od_etrn_decide(const char *argument, const struct od_config *config,
-    struct od_etrn_decision *decision)
+od_etrn_split_key(const char *key, char *buffer, size_t size,
+    const char **client, const char **argument)
+{
+	char *slash, *end;
+
+	od_strlcpy(buffer, key, size);
+	slash = strchr(buffer, '/');
+	if (slash == NULL) {
+		*client = "";
+		*argument = buffer;
+		return;
+	}
+	/* A cf without "/" as an operator character puts spaces around it. */
+	*slash = '\0';
+	for (end = slash; end > buffer && end[-1] == ' '; end--)
+		end[-1] = '\0';
+	*client = buffer;
+	for (slash++; *slash == ' '; slash++)
+		continue;
+	*argument = slash;
+}
+
+void
+od_etrn_decide(const char *argument, const char *client,
+    const struct od_config *config, struct od_etrn_decision *decision)
 {
 	const char *name = argument;
 	const char *error;
@@ -88,6 +148,15 @@ od_etrn_decide(const char *argument, const struct od_config *config,
 	if (od_domain_set_match(config->domains, decision->domain) ||
 	    (decision->subdomains &&
 	    has_entries_within(config->domains, decision->domain))) {
+		if (client != NULL &&
+		    !client_allowed(config, decision->domain, client)) {
+			decision->action = OD_ETRN_DENY;
+			decision->text = client[0] == '\0' ?
+			    "the client address is unknown, and EtrnAllow "
+			    "limits this domain" :
+			    "this client may not ETRN this domain";
+			return;
+		}
 		decision->action = OD_ETRN_RELEASE;
 		return;
 	}

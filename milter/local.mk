@@ -11,6 +11,7 @@ milter_libondemand_a_SOURCES = \
 	milter/index.c \
 	milter/log.c \
 	milter/msgclass.c \
+	milter/network.c \
 	milter/rcpt.c \
 	milter/util.c \
 	include/od_config.h \
@@ -19,6 +20,7 @@ milter_libondemand_a_SOURCES = \
 	include/od_index.h \
 	include/od_log.h \
 	include/od_msgclass.h \
+	include/od_network.h \
 	include/od_rcpt.h \
 	include/od_util.h
 milter_libondemand_a_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS)

@@ -51,16 +51,20 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	struct od_config_ref *ref = od_runtime_acquire();
 	struct od_etrn_decision decision;
 	struct od_release_request request;
-	char escaped[REQUEST_MAX];
+	char escaped[REQUEST_MAX], client_escaped[200], parts[REQUEST_MAX];
+	const char *client, *argument;
 	long messages = -1;
 
-	od_escape(escaped, sizeof(escaped), key, 300);
+	od_etrn_split_key(key, parts, sizeof(parts), &client, &argument);
+	od_escape(escaped, sizeof(escaped), argument, 300);
+	od_escape(client_escaped, sizeof(client_escaped),
+	    client[0] != '\0' ? client : "unknown", 60);
 	if (ref == NULL) {
 		snprintf(reply, reply_size, "OK TEMP \"no configuration "
 		    "loaded\"");
 		return;
 	}
-	od_etrn_decide(key, od_runtime_config(ref), &decision);
+	od_etrn_decide(argument, client, od_runtime_config(ref), &decision);
 	od_runtime_release(ref);
 
 	switch (decision.action) {
@@ -68,13 +72,13 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 		snprintf(reply, reply_size, "NOTFOUND ");
 		return;
 	case OD_ETRN_DENY:
-		od_log(LOG_NOTICE, "action=etrn-deny argument=%s reason=\"%s\"",
-		    escaped, decision.text);
+		od_log(LOG_NOTICE, "action=etrn-deny argument=%s client=%s "
+		    "reason=\"%s\"", escaped, client_escaped, decision.text);
 		snprintf(reply, reply_size, "OK DENY \"%s\"", decision.text);
 		return;
 	case OD_ETRN_INVALID:
-		od_log(LOG_NOTICE, "action=etrn-invalid argument=%s "
-		    "reason=\"%s\"", escaped, decision.text);
+		od_log(LOG_NOTICE, "action=etrn-invalid argument=%s client=%s "
+		    "reason=\"%s\"", escaped, client_escaped, decision.text);
 		snprintf(reply, reply_size, "OK INVALID \"%s\"",
 		    decision.text);
 		return;
@@ -86,7 +90,7 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	request.domain = decision.domain;
 	request.subdomains = decision.subdomains;
 	request.trigger = "etrn";
-	request.client = "smtp";
+	request.client = client_escaped;
 	switch (od_release_start(&request, &messages)) {
 	case OD_RELEASE_STARTED:
 		/* With a count the ruleset answers 251 or 253 itself. */
@@ -98,9 +102,10 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	case OD_RELEASE_RUNNING:
 	case OD_RELEASE_TOO_SOON:
 		/* RFC 1985: a repeated request is not an error. */
-		od_log(LOG_INFO, "action=etrn-repeat domain=%s%s reason=\"%s\"",
-		    decision.subdomains ? "@" : "", decision.domain,
-		    "a release of this domain is running or just ended");
+		od_log(LOG_INFO, "action=etrn-repeat domain=%s%s client=%s "
+		    "reason=\"a release of this domain is running or just "
+		    "ended\"", decision.subdomains ? "@" : "", decision.domain,
+		    client_escaped);
 		snprintf(reply, reply_size, "OK ACCEPT");
 		return;
 	case OD_RELEASE_UNAVAILABLE:

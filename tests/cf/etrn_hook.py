@@ -138,14 +138,16 @@ def check_full_contract(setup):
     results.check(f"{setup.name}: the filter was consulted",
                   setup.milter.connections > 0)
 
-    # The key is the argument in lower case; @ and # prefixes stay.
+    # The key is the client's address, "/" and the argument in lower case;
+    # @ and # prefixes stay.
     setup.map.reply = "NOTFOUND "
     setup.map.requests.clear()
     for argument in ("Example.TEST", "@Example.TEST", "#queue1"):
         etrn(setup.port, argument)
     results.equal(f"{setup.name}: socket map keys", setup.map.requests,
-                  ["ondemand example.test", "ondemand @example.test",
-                   "ondemand #queue1"])
+                  ["ondemand 127.0.0.1/example.test",
+                   "ondemand 127.0.0.1/@example.test",
+                   "ondemand 127.0.0.1/#queue1"])
     setup.map.reply = "OK DENY"
     results.equal(f"{setup.name}: reply keeps the client's spelling",
                   etrn(setup.port, "@Example.TEST"),

@@ -271,6 +271,44 @@ class EtrnReleaseTest(ReleaseTestCase):
         self.wait_until_released(queue_ids)
 
 
+class EtrnAllowTest(ReleaseTestCase):
+    # The test client connects from 127.0.0.1.
+    milter_config = {"EtrnAllow": ["example.test 192.0.2.0/24",
+                                   "other-od.test 192.0.2.0/24,127.0.0.0/8"]}
+
+    def test_client_outside_list_denied(self):
+        queue_id = self.hold("user@example.test", "example.test")
+        since = self.env.syslog.mark()
+
+        code, text = etrn(self.env.sendmail.port, "example.test")
+
+        self.assertEqual(code, 459, text)
+        self.env.syslog.wait_for(
+            r"^action=etrn-deny argument=example\.test client=127\.0\.0\.1 ",
+            since=since, ident=MILTER_IDENT)
+        self.assertIn(f"hf{queue_id}", self.env.sendmail.held_files())
+
+    def test_client_inside_list_released(self):
+        queue_id = self.hold("user@other-od.test", "other-od.test")
+        since = self.env.syslog.mark()
+
+        code, text = etrn(self.env.sendmail.port, "other-od.test")
+
+        self.assertEqual(code, 253, text)
+        self.wait_until_released([queue_id])
+        self.env.syslog.wait_for(
+            r"^action=release domain=other-od\.test trigger=etrn "
+            r"client=127\.0\.0\.1 ", since=since, ident=MILTER_IDENT)
+
+    def test_operator_not_limited(self):
+        queue_id = self.hold("user@example.test", "example.test")
+
+        result = self.ctl("release", "example.test")
+
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.wait_until_released([queue_id])
+
+
 class EtrnClientTest(ReleaseTestCase):
     """The customer's side: contrib/ondemand-etrn against this sendmail."""
 

@@ -110,7 +110,9 @@ START_TEST(config_all_keys)
 	    "EtrnOther deny\n"
 	    "MaxHoldAge 36h\n"
 	    "EtrnMinInterval 30s\n"
-	    "ReleaseRuns 8\n");
+	    "ReleaseRuns 8\n"
+	    "EtrnAllow Example.Test 192.0.2.0/24, 2001:db8::/32\n"
+	    "EtrnAllow .sub.test 198.51.100.7\n");
 
 	ck_assert_msg(config != NULL, "%s", error);
 	ck_assert_str_eq(config->socket, "unix:/run/ondemand/m.sock");
@@ -126,6 +128,11 @@ START_TEST(config_all_keys)
 	ck_assert_int_eq(config->max_hold_age, 36 * 3600);
 	ck_assert_int_eq(config->etrn_min_interval, 30);
 	ck_assert_uint_eq(config->release_runs, 8);
+	ck_assert_uint_eq(config->etrn_allow_count, 2);
+	ck_assert_str_eq(config->etrn_allow[0].domain, "example.test");
+	ck_assert_uint_eq(config->etrn_allow[0].count, 2);
+	ck_assert(config->etrn_allow[1].subdomains);
+	ck_assert_uint_eq(config->etrn_allow[1].count, 1);
 	ck_assert(od_domain_set_match(config->domains, "example.test"));
 	ck_assert(od_domain_set_match(config->domains, "a.sub.test"));
 	ck_assert(!od_domain_set_match(config->domains, "sub.test"));
@@ -151,7 +158,7 @@ START_TEST(config_unknown_and_duplicate_keys)
 	    "unknown key \"Sokcet\"; valid keys are Socket, SocketMode, "
 	    "SocketGroup, User, PidFile, Domain, DomainFile, OnError, "
 	    "SocketMap, ControlSocket, SendmailPath, SendmailConfig, "
-	    "EtrnOther, MaxHoldAge, EtrnMinInterval, ReleaseRuns");
+	    "EtrnOther, MaxHoldAge, EtrnMinInterval, ReleaseRuns, EtrnAllow");
 	assert_error("Socket unix:/a\n\n# c\nsocket unix:/b\n", 4,
 	    "duplicate Socket: it was already set on line 1; remove one of "
 	    "them");
@@ -195,6 +202,19 @@ START_TEST(config_bad_values)
 	assert_error("MaxHoldAge 367d\n", 1, "invalid MaxHoldAge \"367d\": "
 	    "expected a duration from 1s to 366d, such as 4h or 7d (units s, "
 	    "m, h, d, w)");
+	assert_error("EtrnAllow example.test\n", 1, "invalid EtrnAllow "
+	    "\"example.test\": expected a domain and at least one client "
+	    "network, as in EtrnAllow example.test 192.0.2.0/24,2001:db8::/32");
+	assert_error("EtrnAllow example.test 192.0.2.0/40\n", 1,
+	    "invalid EtrnAllow network \"192.0.2.0/40\": expected an IPv4 or "
+	    "IPv6 address with an optional /prefix, such as 192.0.2.0/24 or "
+	    "2001:db8::/32");
+	assert_error("EtrnAllow exa_mple.test 192.0.2.1\n", 1,
+	    "invalid EtrnAllow domain \"exa_mple.test\": the name contains a "
+	    "character other than letters, digits, hyphens and dots");
+	assert_error("EtrnAllow example.test ,\n", 1, "invalid EtrnAllow "
+	    "\"example.test ,\": expected at least one client network after "
+	    "the domain");
 	assert_error("ReleaseRuns 0\n", 1, "invalid ReleaseRuns \"0\": "
 	    "expected a whole number from 1 to 32");
 	assert_error("ReleaseRuns 4x\n", 1, "invalid ReleaseRuns \"4x\": "

@@ -11,6 +11,7 @@
 #include "od_config.h"
 #include "od_etrn.h"
 #include "od_index.h"
+#include "od_network.h"
 
 static struct od_config *
 make_config(enum od_etrn_other other)
@@ -34,7 +35,7 @@ assert_action(const char *argument, enum od_etrn_other other,
 	struct od_config *config = make_config(other);
 	struct od_etrn_decision decision;
 
-	od_etrn_decide(argument, config, &decision);
+	od_etrn_decide(argument, "", config, &decision);
 	ck_assert_msg(decision.action == expected, "%s: action %d, expected "
 	    "%d", argument, decision.action, expected);
 	od_config_free(config);
@@ -45,24 +46,24 @@ START_TEST(etrn_on_demand_domains)
 	struct od_config *config = make_config(OD_ETRN_OTHER_PASS);
 	struct od_etrn_decision decision;
 
-	od_etrn_decide("example.test", config, &decision);
+	od_etrn_decide("example.test", "", config, &decision);
 	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
 	ck_assert_str_eq(decision.domain, "example.test");
 	ck_assert(!decision.subdomains);
 
-	od_etrn_decide("EXAMPLE.test.", config, &decision);
+	od_etrn_decide("EXAMPLE.test.", "", config, &decision);
 	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
 	ck_assert_str_eq(decision.domain, "example.test");
 
-	od_etrn_decide("@example.test", config, &decision);
+	od_etrn_decide("@example.test", "", config, &decision);
 	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
 	ck_assert(decision.subdomains);
 
-	od_etrn_decide("x.sub.test", config, &decision);
+	od_etrn_decide("x.sub.test", "", config, &decision);
 	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
 
 	/* "@parent.test" covers the on-demand a.parent.test below it. */
-	od_etrn_decide("@parent.test", config, &decision);
+	od_etrn_decide("@parent.test", "", config, &decision);
 	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
 	ck_assert_str_eq(decision.domain, "parent.test");
 	od_config_free(config);
@@ -98,6 +99,112 @@ START_TEST(etrn_invalid_arguments)
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	assert_action(long_name, OD_ETRN_OTHER_PASS, OD_ETRN_INVALID);
+}
+END_TEST
+
+START_TEST(etrn_split_key_forms)
+{
+	char buffer[300];
+	const char *client, *argument;
+
+	od_etrn_split_key("192.0.2.7/example.test", buffer, sizeof(buffer),
+	    &client, &argument);
+	ck_assert_str_eq(client, "192.0.2.7");
+	ck_assert_str_eq(argument, "example.test");
+	od_etrn_split_key("ipv6:2001:db8::7/@example.test", buffer,
+	    sizeof(buffer), &client, &argument);
+	ck_assert_str_eq(client, "ipv6:2001:db8::7");
+	ck_assert_str_eq(argument, "@example.test");
+	od_etrn_split_key("/#queue", buffer, sizeof(buffer), &client,
+	    &argument);
+	ck_assert_str_eq(client, "");
+	ck_assert_str_eq(argument, "#queue");
+	od_etrn_split_key("192.0.2.7 / example.test", buffer, sizeof(buffer),
+	    &client, &argument);
+	ck_assert_str_eq(client, "192.0.2.7");
+	ck_assert_str_eq(argument, "example.test");
+	od_etrn_split_key("example.test", buffer, sizeof(buffer), &client,
+	    &argument);
+	ck_assert_str_eq(client, "");
+	ck_assert_str_eq(argument, "example.test");
+}
+END_TEST
+
+START_TEST(etrn_allow_limits_clients)
+{
+	struct od_config *config = make_config(OD_ETRN_OTHER_PASS);
+	struct od_etrn_decision decision;
+	struct od_etrn_allow allow[2];
+
+	memset(allow, 0, sizeof(allow));
+	strcpy(allow[0].domain, "example.test");
+	allow[0].networks = calloc(2, sizeof(struct od_network));
+	ck_assert(od_network_parse("192.0.2.0/24", &allow[0].networks[0]));
+	ck_assert(od_network_parse("2001:db8::/32", &allow[0].networks[1]));
+	allow[0].count = 2;
+	strcpy(allow[1].domain, "sub.test");
+	allow[1].subdomains = true;
+	allow[1].networks = calloc(1, sizeof(struct od_network));
+	ck_assert(od_network_parse("198.51.100.7", &allow[1].networks[0]));
+	allow[1].count = 1;
+	config->etrn_allow = allow;
+	config->etrn_allow_count = 2;
+
+	od_etrn_decide("example.test", "192.0.2.99", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	od_etrn_decide("example.test", "ipv6:2001:db8::1", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	od_etrn_decide("example.test", "192.0.3.1", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_DENY);
+	ck_assert_str_eq(decision.text, "this client may not ETRN this "
+	    "domain");
+	od_etrn_decide("example.test", "", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_DENY);
+	/* The operator's requests (no client) are not limited. */
+	od_etrn_decide("example.test", NULL, config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	/* Domains no entry covers are open to every client. */
+	od_etrn_decide("a.parent.test", "203.0.113.1", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	od_etrn_decide("x.sub.test", "198.51.100.7", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_RELEASE);
+	od_etrn_decide("x.sub.test", "198.51.100.8", config, &decision);
+	ck_assert_int_eq(decision.action, OD_ETRN_DENY);
+
+	free(allow[0].networks);
+	free(allow[1].networks);
+	config->etrn_allow = NULL;
+	config->etrn_allow_count = 0;
+	od_config_free(config);
+}
+END_TEST
+
+START_TEST(network_parse_and_match)
+{
+	struct od_network network;
+
+	ck_assert(od_network_parse("192.0.2.77/24", &network));
+	ck_assert_uint_eq(network.prefix, 24);
+	ck_assert(od_network_contains(&network, "192.0.2.1"));
+	ck_assert(!od_network_contains(&network, "192.0.3.1"));
+	ck_assert(!od_network_contains(&network, "ipv6:2001:db8::1"));
+	ck_assert(!od_network_contains(&network, "not an address"));
+	ck_assert(od_network_parse("127.0.0.1", &network));
+	ck_assert_uint_eq(network.prefix, 32);
+	ck_assert(od_network_contains(&network, "127.0.0.1"));
+	ck_assert(!od_network_contains(&network, "127.0.0.2"));
+	ck_assert(od_network_parse("2001:db8::/32", &network));
+	ck_assert(od_network_contains(&network, "IPv6:2001:DB8::7"));
+	ck_assert(od_network_contains(&network, "2001:db8:1::7"));
+	ck_assert(!od_network_contains(&network, "2001:db9::7"));
+	ck_assert(od_network_parse("0.0.0.0/0", &network));
+	ck_assert(od_network_contains(&network, "203.0.113.9"));
+	ck_assert(!od_network_parse("192.0.2.0/33", &network));
+	ck_assert(!od_network_parse("192.0.2.0/", &network));
+	ck_assert(!od_network_parse("192.0.2.0/-1", &network));
+	ck_assert(!od_network_parse("example.test", &network));
+	ck_assert(!od_network_parse("/24", &network));
+	ck_assert(!od_network_parse("2001:db8::/129", &network));
 }
 END_TEST
 
@@ -245,6 +352,9 @@ main(void)
 	tcase_add_test(etrn, etrn_on_demand_domains);
 	tcase_add_test(etrn, etrn_other_domains_pass_or_deny);
 	tcase_add_test(etrn, etrn_invalid_arguments);
+	tcase_add_test(etrn, etrn_split_key_forms);
+	tcase_add_test(etrn, etrn_allow_limits_clients);
+	tcase_add_test(etrn, network_parse_and_match);
 	tcase_add_test(index, index_select_by_domain);
 	tcase_add_test(index, index_rebuild_keeps_new_holds);
 	tcase_add_test(index, index_status_rows);
