@@ -134,9 +134,12 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
     unsigned long *steps_out, unsigned long *unused0_out,
     unsigned long *unused1_out)
 {
-	/* Skip every step the filter does not use, where the MTA allows. */
-	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN |
-	    SMFIP_NOHREPL;
+	/*
+	 * Skip every step the filter does not use, where the MTA allows.
+	 * Header replies stay on (no SMFIP_NOHREPL): filter_header replies,
+	 * and libmilter logs an error for each reply it was told to skip.
+	 */
+	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 
 	(void)unused0;
 	(void)unused1;

@@ -55,8 +55,6 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "e2e"))
 
 import odtest  # noqa: E402
 
-FEATURE_FILE = os.path.join(SOURCE_DIR, "sendmail-cf", "feature",
-                            "ondemand.m4")
 
 ON_DEMAND_DOMAIN = "ondemand-bench.test"
 # No filler domain may contain CLASSIC_DOMAIN, because sendmail's ETRN
@@ -216,22 +214,6 @@ class BenchSink(odtest.SmtpSink):
 # Environment with FEATURE(`ondemand')
 
 
-def cf_overlay(directory):
-    """Build a symbolic-link copy of the sendmail-cf tree with ondemand.m4 added."""
-    root = os.path.join(directory, "cf")
-    os.makedirs(os.path.join(root, "feature"))
-    for name in os.listdir(odtest.SENDMAIL_CF_DIR):
-        if name != "feature":
-            os.symlink(os.path.join(odtest.SENDMAIL_CF_DIR, name),
-                       os.path.join(root, name))
-    features = os.path.join(odtest.SENDMAIL_CF_DIR, "feature")
-    for name in os.listdir(features):
-        os.symlink(os.path.join(features, name),
-                   os.path.join(root, "feature", name))
-    os.symlink(FEATURE_FILE, os.path.join(root, "feature", "ondemand.m4"))
-    return root
-
-
 def start_environment(timeout):
     """Start sendmail (queueonly, FEATURE(`ondemand')), the milter and a BenchSink."""
     env = odtest.Environment(domains=[ON_DEMAND_DOMAIN],
@@ -252,7 +234,7 @@ def start_environment(timeout):
         f"FEATURE(`ondemand', `unix:{env.milter.socket_path}', "
         f"`unix:{workdir}/socketmap.sock')dnl\n")
     saved_cf_dir = odtest.SENDMAIL_CF_DIR
-    odtest.SENDMAIL_CF_DIR = cf_overlay(workdir)
+    odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(workdir)
     try:
         env.start()
     finally:

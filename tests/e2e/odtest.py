@@ -25,6 +25,7 @@ import dataclasses
 import email.message
 import email.utils
 import os
+import random
 import re
 import shutil
 import signal
@@ -156,11 +157,11 @@ def run_mount(*args):
 
 
 def setup_namespace():
-    """Mount a private /etc/hosts and a private /dev with only the needed devices.
+    """Mount a private /etc/hosts, name service files and /dev.
 
     The private /dev lets SyslogCapture serve /dev/log. The directory that
-    contains the hosts file is removed at exit. The mounts end with the
-    namespace.
+    contains the replacement files is removed at exit. The mounts end with
+    the namespace.
     """
     state_dir = tempfile.mkdtemp(prefix="ondemand-e2e-ns-")
     atexit.register(shutil.rmtree, state_dir, ignore_errors=True)
@@ -173,6 +174,7 @@ def setup_namespace():
                     "::1\tlocalhost ip6-localhost ip6-loopback\n")
     os.chmod(hosts_path, 0o644)
     run_mount("--bind", hosts_path, "/etc/hosts")
+    keep_resolver_on_loopback(state_dir)
 
     # Build the new /dev on a tmpfs beside the old one, then move it over
     # /dev, because the old device files must stay reachable until then.
@@ -197,6 +199,35 @@ def setup_namespace():
     for name, link_target in DEVICE_LINKS.items():
         os.symlink(link_target, os.path.join(new_dev, name))
     run_mount("--move", new_dev, "/dev")
+
+
+def keep_resolver_on_loopback(state_dir):
+    """Make host lookups of every test process use /etc/hosts and never a DNS server.
+
+    sendmail's own service switch covers only its own lookups. Others go
+    through the C library, which follows /etc/nsswitch.conf and
+    /etc/resolv.conf. Without this, sendmail's start sometimes stalled for
+    5 s, the resolver's timeout, waiting for the name server named in
+    /etc/resolv.conf.
+    """
+    nsswitch_path = os.path.join(state_dir, "nsswitch.conf")
+    try:
+        with open("/etc/nsswitch.conf", encoding="utf-8") as original:
+            lines = original.read().splitlines()
+    except FileNotFoundError:
+        lines = ["passwd: files", "group: files"]
+    lines = [line for line in lines
+             if not line.lstrip().startswith("hosts:")]
+    lines.append("hosts: files")
+    write_file(nsswitch_path, "\n".join(lines) + "\n")
+    run_mount("--bind", nsswitch_path, "/etc/nsswitch.conf")
+
+    # A lookup that bypasses nsswitch.conf goes to 127.0.0.1, where no name
+    # server listens, and fails at once.
+    resolv_path = os.path.join(state_dir, "resolv.conf")
+    write_file(resolv_path,
+               "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    run_mount("--bind", resolv_path, "/etc/resolv.conf")
 
 
 def main(module="__main__"):
@@ -258,11 +289,29 @@ def wait_until(predicate, timeout=WAIT_TIMEOUT, interval=0.02,
         time.sleep(interval)
 
 
+# Test servers take ports from this range, below Linux's ephemeral ports
+# (32768-60999), so that sendmail's outgoing connections never hold them.
+TEST_PORT_RANGE = (20000, 29999)
+
+
 def free_port():
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+
+    The port is drawn at random from TEST_PORT_RANGE. Asking the kernel for
+    port 0 instead gave two tests running in parallel the same port: some
+    kernels (gVisor's among them) hand out ephemeral ports in sequence, so
+    a port released here went to the next test that asked.
+    """
+    for _ in range(200):
+        port = random.randint(*TEST_PORT_RANGE)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise HarnessError(f"no free TCP port on 127.0.0.1 in "
+                       f"{TEST_PORT_RANGE[0]}-{TEST_PORT_RANGE[1]}")
 
 
 def read_tail(path, max_bytes=4000):
@@ -387,6 +436,7 @@ class LogLine:
     ident: str
     pid: int | None
     message: str
+    received: float = 0.0  # time.time() when the harness received it
 
     def __str__(self):
         pid = f"[{self.pid}]" if self.pid is not None else ""
@@ -402,20 +452,21 @@ SYSLOG_FORMAT = re.compile(
     r"(?P<message>.*)", re.DOTALL)
 
 LOG_MAIL = 2
+LOG_WARNING = 4
 
 
-def parse_syslog_datagram(data):
+def parse_syslog_datagram(data, received=0.0):
     text = data.decode("utf-8", "replace").rstrip("\n\0")
     match = SYSLOG_FORMAT.fullmatch(text)
     if match is None:
         return LogLine(facility=-1, severity=-1, ident="", pid=None,
-                       message=text)
+                       message=text, received=received)
     priority = int(match.group("pri"))
     pid = match.group("pid")
     return LogLine(facility=priority >> 3, severity=priority & 7,
                    ident=match.group("ident"),
                    pid=int(pid) if pid else None,
-                   message=match.group("message"))
+                   message=match.group("message"), received=received)
 
 
 class SyslogCapture:
@@ -448,7 +499,7 @@ class SyslogCapture:
                 return
             if self._closed:
                 return
-            line = parse_syslog_datagram(data)
+            line = parse_syslog_datagram(data, time.time())
             with self._condition:
                 self._lines.append(line)
                 self._condition.notify_all()
@@ -514,7 +565,14 @@ class SyslogCapture:
                           f"within {timeout:g} s; last lines:\n  {recent_text}")
 
     def transcript(self):
-        return "\n".join(str(line) for line in self.lines())
+        """Return every captured line, each with the time it was received."""
+        return "\n".join(format_log_time(line.received) + f" {line}"
+                         for line in self.lines())
+
+
+def format_log_time(timestamp):
+    return (time.strftime("%H:%M:%S", time.localtime(timestamp))
+            + f".{int(timestamp * 1000) % 1000:03d}")
 
 
 # ---------------------------------------------------------------------------
@@ -948,6 +1006,33 @@ def parse_queue_listing(text):
     return entries
 
 
+# FEATURE(`ondemand') as it is in the source tree.
+ONDEMAND_FEATURE_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__)))), "sendmail-cf", "feature", "ondemand.m4")
+
+
+def cf_overlay(directory):
+    """Build a symbolic-link copy of the sendmail-cf tree with ondemand.m4 added.
+
+    m4 finds a FEATURE in the feature/ directory next to the cf.m4 it reads,
+    so pointing SENDMAIL_CF_DIR at the returned directory makes
+    FEATURE(`ondemand') use the file from the source tree.
+    """
+    root = os.path.join(directory, "cf")
+    os.makedirs(os.path.join(root, "feature"))
+    for name in os.listdir(SENDMAIL_CF_DIR):
+        if name != "feature":
+            os.symlink(os.path.join(SENDMAIL_CF_DIR, name),
+                       os.path.join(root, name))
+    features = os.path.join(SENDMAIL_CF_DIR, "feature")
+    for name in os.listdir(features):
+        os.symlink(os.path.join(features, name),
+                   os.path.join(root, "feature", name))
+    os.symlink(ONDEMAND_FEATURE_FILE,
+               os.path.join(root, "feature", "ondemand.m4"))
+    return root
+
 class Sendmail:
     """A private sendmail daemon on 127.0.0.1 that relays every domain to the sink.
 
@@ -1150,7 +1235,7 @@ class Sendmail:
 
 
 def smtp_greets(port, host="127.0.0.1"):
-    """Return True when an SMTP server at host:port answers with a 220 greeting."""
+    """Return True when an SMTP server at host:port sends a 220 greeting."""
     try:
         with socket.create_connection((host, port), timeout=2) as connection:
             greeting = connection.recv(512)

@@ -3,7 +3,8 @@
 """End-to-end tests of releases: ETRN, ondemandctl and the hold age limit.
 
 sendmail.cf is built with the project's own FEATURE(`ondemand') (from
-sendmail-cf/feature/ondemand.m4 in the source tree), so the check_etrn
+sendmail-cf/feature/ondemand.m4 in the source tree, through
+odtest.cf_overlay), so the check_etrn
 ruleset and the socket map under test are the ones operators install.
 """
 
@@ -24,28 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import odtest  # noqa: E402
 from odtest import MILTER_IDENT, SENDER  # noqa: E402
-
-SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-FEATURE_FILE = os.path.join(SOURCE_DIR, "sendmail-cf", "feature",
-                            "ondemand.m4")
-
-
-def cf_overlay(directory):
-    """Builds a copy of the sendmail-cf tree, as symbolic links, whose
-    feature/ directory also has ondemand.m4 from the source tree."""
-    root = os.path.join(directory, "cf")
-    os.makedirs(os.path.join(root, "feature"))
-    for name in os.listdir(odtest.SENDMAIL_CF_DIR):
-        if name != "feature":
-            os.symlink(os.path.join(odtest.SENDMAIL_CF_DIR, name),
-                       os.path.join(root, name))
-    features = os.path.join(odtest.SENDMAIL_CF_DIR, "feature")
-    for name in os.listdir(features):
-        os.symlink(os.path.join(features, name),
-                   os.path.join(root, "feature", name))
-    os.symlink(FEATURE_FILE, os.path.join(root, "feature", "ondemand.m4"))
-    return root
 
 
 def etrn(port, argument, host="127.0.0.1"):
@@ -86,7 +65,7 @@ class ReleaseTestCase(odtest.EnvironmentTestCase):
             f"FEATURE(`ondemand', `unix:{self.env.milter.socket_path}', "
             f"`unix:{workdir}/socketmap.sock')dnl\n")
         self.saved_cf_dir = odtest.SENDMAIL_CF_DIR
-        odtest.SENDMAIL_CF_DIR = cf_overlay(workdir)
+        odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(workdir)
         self.addCleanup(setattr, odtest, "SENDMAIL_CF_DIR",
                         self.saved_cf_dir)
         self.env.start()

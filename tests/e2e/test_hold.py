@@ -108,6 +108,19 @@ class HoldTest(odtest.EnvironmentTestCase):
         self.assertIn(f"hf{queue_id}", self.env.sendmail.held_files())
         self.assert_not_delivered(queue_id)
 
+    def test_normal_traffic_logs_no_errors(self):
+        since = self.env.syslog.mark()
+        on_demand = self.env.send(SENDER, ["user@example.test"])
+        self.assert_held(on_demand, ["user@example.test"], "example.test")
+        other = self.env.send(SENDER, ["user@other.test"])
+        self.assert_delivered(other, ["user@other.test"])
+
+        problems = [line for line in self.env.syslog.lines(
+                        since, ident=odtest.MILTER_IDENT)
+                    if line.severity <= odtest.LOG_WARNING]
+        self.assertEqual(problems, [],
+                         "\n".join(str(line) for line in problems))
+
     def test_held_message_keeps_content(self):
         body = "Held message body, line one.\nLine two.\n"
         data = odtest.make_message(SENDER, ["user@example.test"],
