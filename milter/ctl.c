@@ -3,7 +3,7 @@
  * ondemandctl: show and manage what ondemand-milter holds, through the
  * daemon's control socket (ControlSocket in the daemon's configuration).
  *
- * The daemon answers with tab-separated rows and a final "OK" or
+ * The daemon replies with tab-separated rows and a final "OK" or
  * "ERROR message" line; this program prints them as a table, as JSON (-j)
  * or unchanged (-t).
  */

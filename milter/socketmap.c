@@ -6,7 +6,7 @@
  * request is a netstring "LEN:MAPNAME KEY," and each reply a netstring
  * "OK VALUE", "NOTFOUND ", "TEMP TEXT" or "PERM TEXT".  sendmail keeps the
  * connection open for further lookups and gives up on a reply after 30
- * seconds, so every answer is computed without waiting for delivery.
+ * seconds, so every reply is computed without waiting for delivery.
  *
  * Values: "ACCEPT N" (release of N held messages started: 251 when N is 0,
  * else 253), "ACCEPT" (started with the count unknown, or already running:
@@ -93,7 +93,7 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	request.client = client_escaped;
 	switch (od_release_start(&request, &messages)) {
 	case OD_RELEASE_STARTED:
-		/* With a count the ruleset answers 251 or 253 itself. */
+		/* With a count the ruleset replies 251 or 253 itself. */
 		if (messages >= 0)
 			snprintf(reply, reply_size, "OK ACCEPT %ld", messages);
 		else
