@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The ETRN decision: what the daemon answers when sendmail's check_etrn
+ * The ETRN decision: what the daemon replies when sendmail's check_etrn
  * ruleset looks an ETRN argument up in the "ondemand" socket map.
  */
 #ifndef OD_ETRN_H

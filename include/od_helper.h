@@ -3,7 +3,7 @@
  * The release helper: the one part of ondemand-milter that keeps root,
  * because sendmail lets only root run or change held (quarantined) queue
  * items.  The daemon forks it before dropping privileges and talks to it
- * over a socketpair; the helper accepts a few fixed requests, validates
+ * over a socketpair.  The helper accepts a few fixed requests, validates
  * every queue ID and domain, and runs sendmail with a fixed argument vector.
  *
  * The functions below are the daemon's side.  Each call blocks until the
@@ -18,7 +18,7 @@
 
 #include "od_domain.h"
 
-/* Longest queue ID accepted; sendmail 8.17 IDs are 14 characters. */
+/* Maximum queue ID length accepted (sendmail 8.17 IDs have 14). */
 #define OD_QUEUE_ID_MAX 20
 
 struct od_helper;

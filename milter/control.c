@@ -3,7 +3,7 @@
  * The control socket for ondemandctl, and the periodic hold age check.
  *
  * Protocol: the client sends one request line (STATUS, LIST DOMAIN,
- * RELEASE DOMAIN, UNHOLD DOMAIN|QUEUEID, EXPIRE); the daemon answers with
+ * RELEASE DOMAIN, UNHOLD DOMAIN|QUEUEID, EXPIRE); the daemon replies with
  * tab-separated rows and a last line "OK" or "ERROR message", then closes.
  * Only root, the daemon's user and members of its socket group may connect.
  */

@@ -4,8 +4,8 @@
  * daemon's control socket (ControlSocket in the daemon's configuration).
  *
  * The daemon replies with tab-separated rows and a final "OK" or
- * "ERROR message" line; this program prints them as a table, as JSON (-j)
- * or unchanged (-t).
+ * "ERROR message" line.  This program prints the rows as a table, as JSON
+ * (-j) or unchanged (-t).
  */
 
 #include "config.h"

@@ -4,8 +4,8 @@
  * on-demand domain with smfi_quarantine at end of message, and log the hold.
  *
  * Connection state (client name and address) lives as long as the SMTP
- * session; message state is reset at every MAIL FROM and cleared in one
- * place, message_clear(), called from eom, abort and close.
+ * session.  Message state is reset at every MAIL FROM and cleared in one
+ * place, message_clear(), which eom, abort and close call.
  *
  * An internal error (no memory for the connection state, no configuration)
  * is handled as OnError says: "tempfail" answers 451 so the client retries;
@@ -75,7 +75,7 @@ static sfsistat
 internal_error(SMFICTX *ctx, const char *what)
 {
 	if (atomic_load(&on_error_policy) == OD_ON_ERROR_TEMPFAIL) {
-		od_log(LOG_ERR, "%s; answering 451 (OnError tempfail)", what);
+		od_log(LOG_ERR, "%s; replying 451 (OnError tempfail)", what);
 		smfi_setreply(ctx, "451", "4.3.0", "Temporary local error, "
 		    "try again later");
 		return SMFIS_TEMPFAIL;
@@ -136,8 +136,8 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 {
 	/*
 	 * Skip every step the filter does not use, where the MTA allows.
-	 * Header replies stay on (no SMFIP_NOHREPL): filter_header replies,
-	 * and libmilter logs an error for each reply it was told to skip.
+	 * Header replies stay on (no SMFIP_NOHREPL) because filter_header
+	 * replies, and libmilter logs an error for each reply it should skip.
 	 */
 	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 

@@ -2,9 +2,9 @@
 /*
  * The in-memory hold index (see od_index.h).
  *
- * A flat array under one mutex: holds append, selections scan.  Every
- * operation is O(entries held on this host), which a release pays anyway
- * when it lists the held items; the normal queue never enters into it.
+ * A flat array under one mutex: holds append and selections scan.  Every
+ * operation costs O(entries held on this host), which a release pays anyway
+ * when it lists the held items, so the normal queue never enters into it.
  */
 
 #include "config.h"

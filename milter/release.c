@@ -2,11 +2,11 @@
 /*
  * Releases, un-holds and expiry (see od_release.h).
  *
- * A release picks the domain's queue IDs from the index (or rebuilds the
- * index from the queue first when it is incomplete), splits them into up
- * to ReleaseRuns shares delivered by parallel sendmail runs, then lists the
- * held items again: what is gone was delivered (or bounced by sendmail),
- * what remains stays held and indexed for the next release.
+ * A release picks the domain's queue IDs from the index, or rebuilds the
+ * index from the queue first when it is incomplete.  It splits them into
+ * up to ReleaseRuns shares that parallel sendmail runs deliver, then lists
+ * the held items again.  What is gone was delivered (or bounced by
+ * sendmail), and what remains stays held and indexed for the next release.
  */
 
 #include "config.h"

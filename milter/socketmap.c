@@ -10,7 +10,7 @@
  *
  * Values: "ACCEPT N" (release of N held messages started: 251 when N is 0,
  * else 253), "ACCEPT" (started with the count unknown, or already running:
- * sendmail answers 250), "DENY TEXT" (459), "INVALID TEXT" (501) and
+ * sendmail replies 250), "DENY TEXT" (459), "INVALID TEXT" (501) and
  * "TEMP TEXT" (458); NOTFOUND leaves the ETRN to sendmail.  The check_etrn
  * ruleset of FEATURE(`ondemand') and ondemand-cf maps them to these codes.
  * Texts are quoted because sendmail re-tokenises the value and would drop
