@@ -37,9 +37,11 @@ void od_etrn_decide(const char *argument, const char *client,
     const struct od_config *config, struct od_etrn_decision *decision);
 
 /*
- * Splits a socket map key "CLIENT/ARGUMENT" into its parts.  A key without
+ * Splits a socket map key "ARGUMENT/CLIENT" into its parts.  A key without
  * "/" (from a check_etrn ruleset that sends the argument alone) gives an
- * empty client.  The parts point into buffer.
+ * empty client.  The argument comes first because sendmail cuts map keys
+ * near 256 octets, and a cut must not change the domain.  The parts point
+ * into buffer.
  */
 void od_etrn_split_key(const char *key, char *buffer, size_t size,
     const char **client, const char **argument);

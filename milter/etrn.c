@@ -96,20 +96,19 @@ od_etrn_split_key(const char *key, char *buffer, size_t size,
 	char *slash, *end;
 
 	od_strlcpy(buffer, key, size);
-	slash = strchr(buffer, '/');
+	*argument = buffer;
+	slash = strrchr(buffer, '/');
 	if (slash == NULL) {
 		*client = "";
-		*argument = buffer;
 		return;
 	}
 	/* A cf without "/" as an operator character puts spaces around it. */
 	*slash = '\0';
 	for (end = slash; end > buffer && end[-1] == ' '; end--)
 		end[-1] = '\0';
-	*client = buffer;
 	for (slash++; *slash == ' '; slash++)
 		continue;
-	*argument = slash;
+	*client = slash;
 }
 
 void

@@ -26,7 +26,7 @@
  * is sent as it is and stops sendmail's own queue run for the argument.
  */
 const char *const cf_etrn_rules[] = {
-	"R$*\t\t\t$: $1 $| $(ondemand $&{client_addr} / $1 $: <NOTFOUND> $)\task ondemand-milter",
+	"R$*\t\t\t$: $1 $| $(ondemand $1 / $&{client_addr} $: <NOTFOUND> $)\task ondemand-milter",
 	"R$* $| $* <TMPF>\t$#error $@ 4.3.0 $: \"458 Unable to queue messages "
 	    "for node \" $1",
 	"R$* $| <NOTFOUND>\t$: $1\t\t\t\tnot an on-demand domain",

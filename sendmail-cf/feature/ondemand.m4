@@ -61,7 +61,7 @@ LOCAL_RULESETS
 ######################################################################
 SLocal_check_etrn
 Scheck_etrn
-R$*			$: $1 $| $(ondemand $&{client_addr} / $1 $: <NOTFOUND> $)	ask ondemand-milter
+R$*			$: $1 $| $(ondemand $1 / $&{client_addr} $: <NOTFOUND> $)	ask ondemand-milter
 R$* $| $* <TMPF>	$#error $@ 4.3.0 $: "458 Unable to queue messages for node " $1
 R$* $| <NOTFOUND>	$: $1				not an on-demand domain
 R$* $| ACCEPT		$@ $1				sendmail answers 250 and runs its queue

@@ -575,7 +575,7 @@ START_TEST(patch_leaves_hooked_check_etrn)
 	struct cf_report report = { { 0 }, { 0 } };
 	const char *input = "Odq\nO InputMailFilters=ondemand\nS0\nSParse1\n"
 	    MAP_LINE "Scheck_etrn\n"
-	    "R$*\t$: $1 $| $(ondemand $&{client_addr} / $1 $: <NOTFOUND> $)\n"
+	    "R$*\t$: $1 $| $(ondemand $1 / $&{client_addr} $: <NOTFOUND> $)\n"
 	    FILTER_LINE "Mlocal, A=x\n";
 	char *patched = patch_text(input, &default_options, &report);
 

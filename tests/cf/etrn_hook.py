@@ -138,16 +138,16 @@ def check_full_contract(setup):
     results.check(f"{setup.name}: the filter was consulted",
                   setup.milter.connections > 0)
 
-    # The key is the client's address, "/" and the argument in lower case;
+    # The key is the argument, "/" and the client's address, in lower case;
     # @ and # prefixes stay.
     setup.map.reply = "NOTFOUND "
     setup.map.requests.clear()
     for argument in ("Example.TEST", "@Example.TEST", "#queue1"):
         etrn(setup.port, argument)
     results.equal(f"{setup.name}: socket map keys", setup.map.requests,
-                  ["ondemand 127.0.0.1/example.test",
-                   "ondemand 127.0.0.1/@example.test",
-                   "ondemand 127.0.0.1/#queue1"])
+                  ["ondemand example.test/127.0.0.1",
+                   "ondemand @example.test/127.0.0.1",
+                   "ondemand #queue1/127.0.0.1"])
     setup.map.reply = "OK DENY"
     results.equal(f"{setup.name}: reply keeps the client's spelling",
                   etrn(setup.port, "@Example.TEST"),

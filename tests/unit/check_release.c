@@ -107,19 +107,19 @@ START_TEST(etrn_split_key_forms)
 	char buffer[300];
 	const char *client, *argument;
 
-	od_etrn_split_key("192.0.2.7/example.test", buffer, sizeof(buffer),
+	od_etrn_split_key("example.test/192.0.2.7", buffer, sizeof(buffer),
 	    &client, &argument);
 	ck_assert_str_eq(client, "192.0.2.7");
 	ck_assert_str_eq(argument, "example.test");
-	od_etrn_split_key("ipv6:2001:db8::7/@example.test", buffer,
+	od_etrn_split_key("@example.test/ipv6:2001:db8::7", buffer,
 	    sizeof(buffer), &client, &argument);
 	ck_assert_str_eq(client, "ipv6:2001:db8::7");
 	ck_assert_str_eq(argument, "@example.test");
-	od_etrn_split_key("/#queue", buffer, sizeof(buffer), &client,
+	od_etrn_split_key("#queue/", buffer, sizeof(buffer), &client,
 	    &argument);
 	ck_assert_str_eq(client, "");
 	ck_assert_str_eq(argument, "#queue");
-	od_etrn_split_key("192.0.2.7 / example.test", buffer, sizeof(buffer),
+	od_etrn_split_key("example.test / 192.0.2.7", buffer, sizeof(buffer),
 	    &client, &argument);
 	ck_assert_str_eq(client, "192.0.2.7");
 	ck_assert_str_eq(argument, "example.test");
