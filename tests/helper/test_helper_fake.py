@@ -333,15 +333,23 @@ class ConcurrencyTest(FakeSendmailTest):
 
 class HelperDeathTest(FakeSendmailTest):
     def test_call_fails_when_helper_is_killed(self):
-        self.write("sleep", "20")
+        # Longer than the 0.5 s before the kill, short enough that the
+        # orphaned fake sendmail is waited for below, not left running.
+        self.write("sleep", "3")
         output = self.drive("kill-helper", "500", "deliver", QUEUE_ID)
         line = output.splitlines()[1]
         status, seconds, alive = (line.split()[1], float(line.split()[3]),
                                   line.split()[5])
         self.assertEqual(status, "-1", output)
-        self.assertLess(seconds, 5, output)
+        self.assertLess(seconds, 3, output)
         self.assertEqual(alive, "0", output)
         self.assertIn("after status -1", output)
+        deadline = time.monotonic() + 10
+        while (not glob.glob(os.path.join(self.dir, "finished.*"))
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(len(glob.glob(os.path.join(self.dir, "finished.*"))),
+                         1)
 
     def test_alive_without_reader_thread(self):
         output = self.drive("alive")
