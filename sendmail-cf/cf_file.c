@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +18,7 @@
 #include <unistd.h>
 
 #include "cf_file.h"
-
-static void
-set_error(char *error, size_t size, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_error(char *error, size_t size, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	vsnprintf(error, size, format, ap);
-	va_end(ap);
-}
+#include "cf_internal.h"
 
 int
 cf_file_read(const char *path, char **buf, size_t *len, struct stat *st,
@@ -44,25 +30,25 @@ cf_file_read(const char *path, char **buf, size_t *len, struct stat *st,
 	int fd;
 
 	if (lstat(path, st) != 0) {
-		set_error(error, error_size, "cannot read %s: %s", path,
+		cf_set_error(error, error_size, "cannot read %s: %s", path,
 		    strerror(errno));
 		return EX_NOINPUT;
 	}
 	if (S_ISLNK(st->st_mode)) {
 		n = readlink(path, target, sizeof(target) - 1);
 		target[n < 0 ? 0 : n] = '\0';
-		set_error(error, error_size, "%s is a symbolic link to %s; "
+		cf_set_error(error, error_size, "%s is a symbolic link to %s; "
 		    "ondemand-cf does not follow links, because replacing the "
 		    "file would replace the link: run it on the file the link "
 		    "points to", path, n < 0 ? "(unreadable)" : target);
 		return EX_USAGE;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		set_error(error, error_size, "%s is not a regular file", path);
+		cf_set_error(error, error_size, "%s is not a regular file", path);
 		return EX_NOINPUT;
 	}
 	if (st->st_size > CF_FILE_MAX) {
-		set_error(error, error_size, "%s is %lld bytes, more than any "
+		cf_set_error(error, error_size, "%s is %lld bytes, more than any "
 		    "sendmail.cf (at most %d bytes are accepted): check the "
 		    "file name", path, (long long)st->st_size, CF_FILE_MAX);
 		return EX_DATAERR;
@@ -70,14 +56,14 @@ cf_file_read(const char *path, char **buf, size_t *len, struct stat *st,
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		set_error(error, error_size, "cannot read %s: %s", path,
+		cf_set_error(error, error_size, "cannot read %s: %s", path,
 		    strerror(errno));
 		return EX_NOINPUT;
 	}
 	data = malloc((size_t)st->st_size + 1);
 	if (data == NULL) {
 		close(fd);
-		set_error(error, error_size, "out of memory reading %s", path);
+		cf_set_error(error, error_size, "out of memory reading %s", path);
 		return EX_OSERR;
 	}
 	/* Read one byte past the size seen by lstat to notice growth. */
@@ -86,7 +72,7 @@ cf_file_read(const char *path, char **buf, size_t *len, struct stat *st,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			set_error(error, error_size, "cannot read %s: %s",
+			cf_set_error(error, error_size, "cannot read %s: %s",
 			    path, strerror(errno));
 			free(data);
 			close(fd);
@@ -98,7 +84,7 @@ cf_file_read(const char *path, char **buf, size_t *len, struct stat *st,
 	}
 	close(fd);
 	if (done != (size_t)st->st_size) {
-		set_error(error, error_size, "%s changed while it was read; "
+		cf_set_error(error, error_size, "%s changed while it was read; "
 		    "run ondemand-cf again", path);
 		free(data);
 		return EX_TEMPFAIL;
@@ -169,7 +155,7 @@ write_new_file(int fd, const char *name, const char *buf, size_t len,
 	if (err == 0 && st != NULL) {
 		err = copy_attributes(fd, st);
 		if (err != 0) {
-			set_error(error, error_size, "cannot give %s the owner "
+			cf_set_error(error, error_size, "cannot give %s the owner "
 			    "and mode of %s: %s; run ondemand-cf as root",
 			    name, path, strerror(err));
 			close(fd);
@@ -180,7 +166,7 @@ write_new_file(int fd, const char *name, const char *buf, size_t len,
 	if (close(fd) != 0 && err == 0)
 		err = errno;
 	if (err != 0) {
-		set_error(error, error_size, "writing %s %s failed: %s; %s is "
+		cf_set_error(error, error_size, "writing %s %s failed: %s; %s is "
 		    "unchanged", what, name, strerror(err), path);
 		unlink(name);
 		return EX_IOERR;
@@ -211,7 +197,7 @@ cf_file_write_temp(const char *path, const char *buf, size_t len,
 	free(dir);
 	fd = mkstemp(name);
 	if (fd < 0) {
-		set_error(error, error_size, "cannot create a temporary file "
+		cf_set_error(error, error_size, "cannot create a temporary file "
 		    "next to %s: %s; %s is unchanged", path, strerror(errno),
 		    path);
 		free(name);
@@ -227,7 +213,7 @@ cf_file_write_temp(const char *path, const char *buf, size_t len,
 	return EX_OK;
 
 nomem:
-	set_error(error, error_size, "out of memory");
+	cf_set_error(error, error_size, "out of memory");
 	return EX_OSERR;
 }
 
@@ -245,13 +231,13 @@ cf_file_write_scratch(const char *buf, size_t len, char **temp, char *error,
 	size = strlen(tmpdir) + 32;
 	name = malloc(size);
 	if (name == NULL) {
-		set_error(error, error_size, "out of memory");
+		cf_set_error(error, error_size, "out of memory");
 		return EX_OSERR;
 	}
 	snprintf(name, size, "%s/ondemand-cf.XXXXXX", tmpdir);
 	fd = mkstemp(name);
 	if (fd < 0) {
-		set_error(error, error_size, "cannot create a temporary file "
+		cf_set_error(error, error_size, "cannot create a temporary file "
 		    "in %s: %s; set TMPDIR to a writable directory", tmpdir,
 		    strerror(errno));
 		free(name);
@@ -276,7 +262,7 @@ cf_file_write_backup(const char *path, const char *buf, size_t len,
 	int fd = -1, status;
 
 	if (name == NULL) {
-		set_error(error, error_size, "out of memory");
+		cf_set_error(error, error_size, "out of memory");
 		return EX_OSERR;
 	}
 	for (int i = 0; i < 1000; i++) {
@@ -292,7 +278,7 @@ cf_file_write_backup(const char *path, const char *buf, size_t len,
 			break;
 	}
 	if (fd < 0) {
-		set_error(error, error_size, "cannot create the backup %s: "
+		cf_set_error(error, error_size, "cannot create the backup %s: "
 		    "%s; %s is unchanged", name, errno == EEXIST ?
 		    "1000 backups exist already, remove old ones" :
 		    strerror(errno), path);
@@ -321,13 +307,13 @@ cf_file_install(const char *temp, const char *path, const struct stat *read_st,
 	    now.st_dev != read_st->st_dev || now.st_size != read_st->st_size ||
 	    now.st_mtim.tv_sec != read_st->st_mtim.tv_sec ||
 	    now.st_mtim.tv_nsec != read_st->st_mtim.tv_nsec) {
-		set_error(error, error_size, "%s changed while ondemand-cf "
+		cf_set_error(error, error_size, "%s changed while ondemand-cf "
 		    "ran; it was left as it is now: run ondemand-cf again",
 		    path);
 		return EX_TEMPFAIL;
 	}
 	if (rename(temp, path) != 0) {
-		set_error(error, error_size, "cannot rename %s to %s: %s; %s "
+		cf_set_error(error, error_size, "cannot rename %s to %s: %s; %s "
 		    "is unchanged", temp, path, strerror(errno), path);
 		return EX_CANTCREAT;
 	}

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +23,7 @@
 #include <unistd.h>
 
 #include "cf_sendmail.h"
-
-static void
-set_error(char *error, size_t size, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_error(char *error, size_t size, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	vsnprintf(error, size, format, ap);
-	va_end(ap);
-}
+#include "cf_internal.h"
 
 static bool
 add_item(struct cf_list *list, const char *text, size_t len)
@@ -120,7 +106,7 @@ talk(pid_t pid, int in_fd, int out_fd, const char *input, char **output,
 
 		if (left <= 0) {
 			kill(pid, SIGKILL);
-			set_error(error, error_size, "sendmail did not finish "
+			cf_set_error(error, error_size, "sendmail did not finish "
 			    "within %d seconds and was stopped; check that "
 			    "this host has a fully qualified name (sendmail "
 			    "waits 60 s for one)", CF_SENDMAIL_TIMEOUT_SECONDS);
@@ -131,7 +117,7 @@ talk(pid_t pid, int in_fd, int out_fd, const char *input, char **output,
 			fds[nfds++] = (struct pollfd){ in_fd, POLLOUT, 0 };
 		ready = poll(fds, nfds, (int)(left > 1000 ? 1000 : left));
 		if (ready < 0 && errno != EINTR) {
-			set_error(error, error_size, "poll failed: %s",
+			cf_set_error(error, error_size, "poll failed: %s",
 			    strerror(errno));
 			kill(pid, SIGKILL);
 			goto fail;
@@ -170,7 +156,7 @@ talk(pid_t pid, int in_fd, int out_fd, const char *input, char **output,
 	return 0;
 
 nomem:
-	set_error(error, error_size, "out of memory");
+	cf_set_error(error, error_size, "out of memory");
 	kill(pid, SIGKILL);
 fail:
 	if (in_fd >= 0)
@@ -190,11 +176,11 @@ cf_run(const char *const argv[], const char *input, char **output,
 	pid_t pid;
 
 	if (pipe2(in_pipe, O_CLOEXEC) != 0) {
-		set_error(error, error_size, "pipe failed: %s", strerror(errno));
+		cf_set_error(error, error_size, "pipe failed: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-		set_error(error, error_size, "pipe failed: %s", strerror(errno));
+		cf_set_error(error, error_size, "pipe failed: %s", strerror(errno));
 		close(in_pipe[0]);
 		close(in_pipe[1]);
 		return -1;
@@ -203,7 +189,7 @@ cf_run(const char *const argv[], const char *input, char **output,
 	sigaction(SIGPIPE, &ignore, &old_pipe);
 	pid = fork();
 	if (pid < 0) {
-		set_error(error, error_size, "fork failed: %s", strerror(errno));
+		cf_set_error(error, error_size, "fork failed: %s", strerror(errno));
 		sigaction(SIGPIPE, &old_pipe, NULL);
 		close(in_pipe[0]);
 		close(in_pipe[1]);
@@ -235,7 +221,7 @@ cf_run(const char *const argv[], const char *input, char **output,
 	*status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
 	    128 + WTERMSIG(wstatus);
 	if (*status == 127 && strncmp(*output, "cannot run ", 11) == 0) {
-		set_error(error, error_size, "%.*s; give the path of sendmail "
+		cf_set_error(error, error_size, "%.*s; give the path of sendmail "
 		    "with --sendmail", (int)strcspn(*output, "\n"), *output);
 		free(*output);
 		*output = NULL;
@@ -279,7 +265,7 @@ cf_check_parse(const char *sendmail, const char *cf_path,
 
 		if (!is_banner(p, len) && !add_item(messages, p, len)) {
 			free(output);
-			set_error(error, error_size, "out of memory");
+			cf_set_error(error, error_size, "out of memory");
 			return -1;
 		}
 		p += len;
@@ -388,7 +374,7 @@ cf_resolve(const char *sendmail, const char *cf_path,
 		/* One address per line: refuse anything that would start a
 		 * second test-mode command. */
 		if (strpbrk(addresses[i], "\r\n") != NULL) {
-			set_error(error, error_size, "invalid sample address "
+			cf_set_error(error, error_size, "invalid sample address "
 			    "\"%s\"", addresses[i]);
 			goto fail;
 		}
@@ -453,7 +439,7 @@ cf_resolve(const char *sendmail, const char *cf_path,
 	return 0;
 
 nomem:
-	set_error(error, error_size, "out of memory");
+	cf_set_error(error, error_size, "out of memory");
 fail:
 	free(input);
 	free(output);
