@@ -14,11 +14,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "od_etrn.h"
@@ -31,11 +29,6 @@
 
 #define CONTROL_LINE_MAX 1024
 #define CONTROL_TIMEOUT_SECONDS 30
-
-struct listener {
-	int fd;
-	gid_t group;
-};
 
 static struct od_index *control_index;
 
@@ -250,32 +243,25 @@ dispatch(FILE *out, char *line, uid_t peer)
 		    "DOMAIN, RELEASE DOMAIN, UNHOLD DOMAIN|QUEUEID or EXPIRE");
 }
 
-struct session {
-	int fd;
-	uid_t peer;
-};
-
-static void *
-serve_connection(void *argument)
+static void
+serve_connection(int fd, uid_t peer)
 {
-	struct session *session = argument;
 	char line[CONTROL_LINE_MAX];
 	FILE *in, *out;
-	int out_fd = dup(session->fd);
+	int out_fd = dup(fd);
 
-	in = fdopen(session->fd, "r");
+	in = fdopen(fd, "r");
 	out = out_fd >= 0 ? fdopen(out_fd, "w") : NULL;
 	if (in == NULL || out == NULL) {
 		if (in != NULL)
 			fclose(in);
 		else
-			close(session->fd);
+			close(fd);
 		if (out != NULL)
 			fclose(out);
 		else if (out_fd >= 0)
 			close(out_fd);
-		free(session);
-		return NULL;
+		return;
 	}
 	if (fgets(line, sizeof(line), in) == NULL ||
 	    strchr(line, '\n') == NULL) {
@@ -283,55 +269,10 @@ serve_connection(void *argument)
 		    "%d characters", CONTROL_LINE_MAX - 2);
 	} else {
 		line[strcspn(line, "\r\n")] = '\0';
-		dispatch(out, line, session->peer);
+		dispatch(out, line, peer);
 	}
 	fclose(out);
 	fclose(in);
-	free(session);
-	return NULL;
-}
-
-static void *
-accept_loop(void *argument)
-{
-	struct listener *listener = argument;
-
-	for (;;) {
-		struct timeval timeout = { CONTROL_TIMEOUT_SECONDS, 0 };
-		struct session *session;
-		pthread_t thread;
-		uid_t peer;
-		int fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				sleep(1);
-			continue;
-		}
-		if (!od_peer_allowed(fd, listener->group, &peer)) {
-			od_log(LOG_WARNING, "control: refused a connection "
-			    "from uid %ld", (long)peer);
-			close(fd);
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
-		    sizeof(timeout));
-		session = malloc(sizeof(*session));
-		if (session == NULL) {
-			close(fd);
-			continue;
-		}
-		session->fd = fd;
-		session->peer = peer;
-		if (pthread_create(&thread, NULL, serve_connection,
-		    session) != 0) {
-			close(fd);
-			free(session);
-			continue;
-		}
-		pthread_detach(thread);
-	}
-	return NULL;
 }
 
 void
@@ -343,17 +284,8 @@ od_control_set_index(struct od_index *index)
 bool
 od_control_start(int listen_fd, gid_t group, char *error, size_t size)
 {
-	static struct listener listener;
-	pthread_t thread;
-
-	listener.fd = listen_fd;
-	listener.group = group;
-	if (pthread_create(&thread, NULL, accept_loop, &listener) != 0) {
-		snprintf(error, size, "cannot start the control thread");
-		return false;
-	}
-	pthread_detach(thread);
-	return true;
+	return od_serve_unix(listen_fd, group, CONTROL_TIMEOUT_SECONDS,
+	    "control", serve_connection, error, size);
 }
 
 /* Checks a few times per hold age limit, at most every five minutes. */

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "od_listen.h"
+#include "od_log.h"
 #include "od_util.h"
 
 int
@@ -97,4 +100,108 @@ od_peer_allowed(int fd, gid_t group, uid_t *peer_uid)
 	*peer_uid = credentials.uid;
 	return credentials.uid == 0 || credentials.uid == geteuid() ||
 	    user_in_group(credentials.uid, credentials.gid, group);
+}
+
+struct server {
+	int fd;
+	gid_t group;
+	unsigned timeout_seconds;
+	const char *name;
+	od_connection_handler handler;
+};
+
+struct connection {
+	od_connection_handler handler;
+	int fd;
+	uid_t peer;
+};
+
+static void *
+connection_thread(void *argument)
+{
+	struct connection *connection = argument;
+
+	connection->handler(connection->fd, connection->peer);
+	free(connection);
+	return NULL;
+}
+
+static void
+start_connection(const struct server *server, int fd, uid_t peer)
+{
+	struct timeval timeout = { (time_t)server->timeout_seconds, 0 };
+	struct connection *connection = malloc(sizeof(*connection));
+	pthread_t thread;
+
+	if (connection == NULL) {
+		od_log(LOG_ERR, "%s: out of memory for a connection",
+		    server->name);
+		close(fd);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	connection->handler = server->handler;
+	connection->fd = fd;
+	connection->peer = peer;
+	if (pthread_create(&thread, NULL, connection_thread, connection) !=
+	    0) {
+		od_log(LOG_ERR, "%s: cannot start a thread", server->name);
+		close(fd);
+		free(connection);
+		return;
+	}
+	pthread_detach(thread);
+}
+
+static void *
+accept_loop(void *argument)
+{
+	struct server *server = argument;
+
+	for (;;) {
+		uid_t peer;
+		int fd = accept4(server->fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				od_log(LOG_ERR, "%s: accept: %m", server->name);
+			if (errno == EMFILE || errno == ENFILE)
+				sleep(1);
+			continue;
+		}
+		if (!od_peer_allowed(fd, server->group, &peer)) {
+			od_log(LOG_WARNING, "%s: refused a connection from uid "
+			    "%ld", server->name, (long)peer);
+			close(fd);
+			continue;
+		}
+		start_connection(server, fd, peer);
+	}
+	return NULL;
+}
+
+bool
+od_serve_unix(int listen_fd, gid_t group, unsigned timeout_seconds,
+    const char *name, od_connection_handler handler, char *error,
+    size_t error_size)
+{
+	struct server *server = malloc(sizeof(*server));
+	pthread_t thread;
+
+	/* The server lives as long as the daemon, so it is never freed. */
+	if (server != NULL) {
+		server->fd = listen_fd;
+		server->group = group;
+		server->timeout_seconds = timeout_seconds;
+		server->name = name;
+		server->handler = handler;
+	}
+	if (server == NULL ||
+	    pthread_create(&thread, NULL, accept_loop, server) != 0) {
+		snprintf(error, error_size, "cannot start the %s thread", name);
+		free(server);
+		return false;
+	}
+	pthread_detach(thread);
+	return true;
 }

@@ -20,12 +20,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdint.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "od_etrn.h"
@@ -39,11 +36,6 @@
 /* Longer requests cannot carry a valid ETRN argument. */
 #define REQUEST_MAX 1024
 #define IDLE_TIMEOUT_SECONDS 300
-
-struct listener {
-	int fd;
-	gid_t group;
-};
 
 void
 od_socketmap_answer(const char *key, char *reply, size_t reply_size)
@@ -188,14 +180,14 @@ read_netstring(int fd, char *buffer, size_t size)
 	return 1;
 }
 
-static void *
-serve_connection(void *argument)
+static void
+serve_connection(int fd, uid_t peer)
 {
-	int fd = (int)(intptr_t)argument;
 	char request[REQUEST_MAX];
 	char reply[REQUEST_MAX];
 	int status;
 
+	(void)peer;
 	while ((status = read_netstring(fd, request, sizeof(request))) == 1) {
 		/* "MAPNAME KEY": the map name is whatever the cf calls it. */
 		char *key = strchr(request, ' ');
@@ -215,58 +207,11 @@ serve_connection(void *argument)
 		od_log(LOG_WARNING, "socketmap: malformed request or read "
 		    "error; closing the connection");
 	close(fd);
-	return NULL;
-}
-
-static void *
-accept_loop(void *argument)
-{
-	struct listener *listener = argument;
-
-	for (;;) {
-		struct timeval timeout = { IDLE_TIMEOUT_SECONDS, 0 };
-		pthread_t thread;
-		uid_t peer;
-		int fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				od_log(LOG_ERR, "socketmap: accept: %m");
-			if (errno == EMFILE || errno == ENFILE)
-				sleep(1);
-			continue;
-		}
-		if (!od_peer_allowed(fd, listener->group, &peer)) {
-			od_log(LOG_WARNING, "socketmap: refused a connection "
-			    "from uid %ld", (long)peer);
-			close(fd);
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
-		    sizeof(timeout));
-		if (pthread_create(&thread, NULL, serve_connection,
-		    (void *)(intptr_t)fd) != 0) {
-			od_log(LOG_ERR, "socketmap: cannot start a thread");
-			close(fd);
-			continue;
-		}
-		pthread_detach(thread);
-	}
-	return NULL;
 }
 
 bool
 od_socketmap_start(int listen_fd, gid_t group, char *error, size_t size)
 {
-	static struct listener listener;
-	pthread_t thread;
-
-	listener.fd = listen_fd;
-	listener.group = group;
-	if (pthread_create(&thread, NULL, accept_loop, &listener) != 0) {
-		snprintf(error, size, "cannot start the socketmap thread");
-		return false;
-	}
-	pthread_detach(thread);
-	return true;
+	return od_serve_unix(listen_fd, group, IDLE_TIMEOUT_SECONDS,
+	    "socketmap", serve_connection, error, size);
 }
