@@ -4,8 +4,8 @@
  * hold time and sender, so a release touches only that domain's messages.
  *
  * The queue is the source of truth.  The index starts incomplete and
- * becomes complete when it is rebuilt from a listing of the held items;
- * while incomplete, callers must select messages from the queue instead.
+ * becomes complete when it is rebuilt from a listing of the held items.
+ * While it is incomplete, callers must select messages from the queue.
  * All functions are thread-safe.
  */
 #ifndef OD_INDEX_H

@@ -3,7 +3,7 @@
  * The message-class rule.  A quarantine holds the whole envelope and a
  * release delivers every recipient in it, so one message may carry mail for
  * at most one on-demand domain.  The first accepted recipient fixes the class
- * (held for one domain, or not held); a recipient of another class must be
+ * (held for one domain, or not held).  A recipient of another class must be
  * sent in a separate transaction.
  */
 #ifndef OD_MSGCLASS_H

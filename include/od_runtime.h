@@ -3,8 +3,8 @@
  * The daemon's current configuration, shared by the filter threads.
  *
  * A message keeps the snapshot it started with until it ends, so a reload
- * (SIGUSR1) never changes the rules in the middle of a transaction; the old
- * snapshot is freed when its last message ends.
+ * (SIGUSR1) never changes the rules in the middle of a transaction.  The
+ * old snapshot is freed when its last message ends.
  */
 #ifndef OD_RUNTIME_H
 #define OD_RUNTIME_H

@@ -17,7 +17,7 @@ bool od_socketmap_start(int listen_fd, gid_t group, char *error,
 
 /*
  * Formats the socketmap reply for one lookup key into reply (without the
- * netstring framing), starting a release where the key asks for one.
+ * netstring framing), starting a release where the key requests one.
  */
 void od_socketmap_answer(const char *key, char *reply, size_t reply_size);
 

@@ -8,8 +8,8 @@
  * place, message_clear(), which eom, abort and close call.
  *
  * An internal error (no memory for the connection state, no configuration)
- * is handled as OnError says: "tempfail" answers 451 so the client retries;
- * "hold" accepts the message and quarantines it with the reason
+ * is handled as OnError sets.  "tempfail" replies 451 so the client
+ * retries.  "hold" accepts the message and quarantines it with the reason
  * "ondemand [error]", which no domain release selects, so an operator
  * decides.  That path keeps no state, so it works when allocation fails.
  *

@@ -3,9 +3,9 @@
  * ondemand-milter: start-up, privileges, signals and the libmilter main loop.
  *
  * Order matters here.  The milter socket is created while the process is
- * still root and can still report errors on standard error; only then does
- * it daemonise, write the pid file and drop to the configured user, so a
- * socket directory the user cannot use fails at start, not later in
+ * still root and can still report errors on standard error.  Only then
+ * does it daemonise, write the pid file and drop to the configured user,
+ * so a socket directory the user cannot use fails at start, not later in
  * libmilter's threads.  SIGHUP and SIGTERM belong to libmilter (both end
  * smfi_main), so the configuration is reloaded on SIGUSR1 by a thread of
  * its own that waits for that signal.  The release helper, which keeps

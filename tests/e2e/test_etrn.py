@@ -212,7 +212,7 @@ class EtrnReleaseTest(ReleaseTestCase):
         code, text = etrn(self.env.sendmail.port, "example.test")
 
         # With F=T sendmail may refuse the session first (4xx).  Either
-        # way the reply says to retry later, and nothing is delivered.
+        # way the reply is a temporary failure, and nothing is delivered.
         self.assertIn(code, (458, 451, 421), text)
         self.assertEqual(self.env.sink.messages, [])
 
