@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "od_domain.h"
+#include "od_ledger.h"
 #include "od_network.h"
 
 /* The clients allowed to ETRN one domain (EtrnAllow). */
@@ -34,6 +35,26 @@ struct od_etrn_allow {
 #define OD_DEFAULT_MAX_HOLD_AGE (7LL * 24 * 3600)
 #define OD_DEFAULT_RELEASE_RUNS 4
 #define OD_MAX_RELEASE_RUNS 32
+#define OD_DEFAULT_MEMCACHED_PORT 11211
+#define OD_DEFAULT_MEMCACHED_PREFIX "ondemand"
+#define OD_DEFAULT_MEMCACHED_TIMEOUT_MS 500
+#define OD_DEFAULT_MEMCACHED_CONNECT_TIMEOUT_MS 250
+#define OD_DEFAULT_MEMCACHED_RETRY_MS 10000
+#define OD_DEFAULT_LEDGER_POLL_MS 2000
+
+/* One memcached server of the ledger. */
+struct od_memcached_server {
+	char host[256];			/* a name, IPv4 or IPv6 address */
+	unsigned port;
+};
+
+/* A per-domain quota; -1 in a field means the global value applies. */
+struct od_domain_quota {
+	char domain[OD_DOMAIN_SIZE];
+	bool subdomains;		/* the ".example.test" form */
+	long long max_messages;
+	long long max_bytes;
+};
 
 enum od_on_error {
 	OD_ON_ERROR_HOLD,	/* accept and keep the message held */
@@ -66,6 +87,21 @@ struct od_config {
 	struct od_etrn_allow *etrn_allow;
 	size_t etrn_allow_count;
 	unsigned release_runs;		/* parallel sendmail runs */
+
+	/* The shared ledger; no servers means the in-memory index only. */
+	struct od_memcached_server *memcached;
+	size_t memcached_count;
+	char *memcached_prefix;
+	long long memcached_timeout_ms;
+	long long memcached_connect_timeout_ms;
+	long long memcached_retry_ms;
+	char *host_id;			/* NULL: the host name */
+	long long ledger_poll_ms;
+
+	/* Quotas; 0 means no limit. */
+	struct od_quota quota;
+	struct od_domain_quota *quotas;
+	size_t quota_count;
 };
 
 /*
@@ -76,5 +112,13 @@ struct od_config *od_config_load(const char *path, char *error,
     size_t error_size);
 
 void od_config_free(struct od_config *config);
+
+/*
+ * Returns the quota of a normalised domain: its own MaxHeldMessages and
+ * MaxHeldBytes lines (the exact name first, then the longest ".parent"
+ * entry), with the global values for what those leave unset.
+ */
+struct od_quota od_config_quota(const struct od_config *config,
+    const char *domain);
 
 #endif

@@ -36,12 +36,16 @@ struct od_etrn_decision {
 void od_etrn_decide(const char *argument, const char *client,
     const struct od_config *config, struct od_etrn_decision *decision);
 
+/* sendmail 8.17 cuts socket map keys to this many octets. */
+#define OD_ETRN_KEY_CUT 256
+
 /*
  * Splits a socket map key "ARGUMENT/CLIENT" into its parts.  A key without
  * "/" (from a check_etrn ruleset that sends the argument alone) gives an
  * empty client.  The argument comes first because sendmail cuts map keys
- * near 256 octets, and a cut must not change the domain.  The parts point
- * into buffer.
+ * to OD_ETRN_KEY_CUT octets, and a cut must not change the domain.  A key
+ * of that length gives an empty client too, because its address may be
+ * cut.  The parts point into buffer.
  */
 void od_etrn_split_key(const char *key, char *buffer, size_t size,
     const char **client, const char **argument);

@@ -25,4 +25,14 @@ void od_escape(char *out, size_t out_size, const char *in, size_t max_in);
 bool od_parse_duration(const char *text, long long max_seconds,
     long long *seconds);
 
+/*
+ * Parses a short duration such as 250ms, 2s, 1m or 1h into milliseconds.
+ * The unit is required, because a bare number is easily read as either.
+ */
+bool od_parse_millis(const char *text, long long max_millis,
+    long long *millis);
+
+/* Parses a size such as 5000, 512k, 20M or 2G (powers of 1024). */
+bool od_parse_size(const char *text, long long *octets);
+
 #endif

@@ -19,8 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "od_config.h"
+#include "od_index.h"
+#include "od_ledger.h"
 #include "od_util.h"
 
 #define LINE_MAX_LEN 4096
@@ -30,6 +33,7 @@ struct parser {
 	struct od_config *config;
 	const char *file;
 	unsigned line;
+	unsigned global_quota_line[2];	/* MaxHeldMessages, MaxHeldBytes */
 	char *error;
 	size_t error_size;
 };
@@ -330,6 +334,279 @@ handle_release_runs(struct parser *parser, const char *key,
 	return true;
 }
 
+/*
+ * Parses "HOST[:PORT][,HOST[:PORT]...]"; an IPv6 address with a port is
+ * written [ADDRESS]:PORT.  Repeated lines add servers.
+ */
+/* Parses one "HOST[:PORT]" item; returns NULL or what is wrong with it. */
+static const char *
+parse_memcached_item(char *item, struct od_memcached_server *server)
+{
+	char *host = item, *port = NULL, *end;
+	long number = OD_DEFAULT_MEMCACHED_PORT;
+	size_t i;
+
+	memset(server, 0, sizeof(*server));
+	if (item[0] == '\0')
+		return "an empty item between commas";
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return "an IPv6 address in brackets must be followed "
+			    "by nothing or by :PORT";
+		*end = '\0';
+		host++;
+		if (end[1] == ':')
+			port = end + 2;
+		if (strchr(host, ':') == NULL)
+			return "only an IPv6 address goes in brackets";
+	} else if (strchr(host, ':') != strrchr(host, ':')) {
+		/* Two colons or more: an IPv6 address without a port. */
+	} else if ((port = strchr(host, ':')) != NULL)
+		*port++ = '\0';
+	if (host[0] == '\0')
+		return "the host is empty";
+	if (strlen(host) >= sizeof(server->host))
+		return "the host is longer than 255 octets";
+	for (i = 0; host[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)host[i]) &&
+		    strchr(".-:_", host[i]) == NULL)
+			return "the host may hold only letters, digits, dots, "
+			    "hyphens, underscores and the colons of an IPv6 "
+			    "address";
+	}
+	if (port != NULL) {
+		if (port[0] < '1' || port[0] > '9' ||
+		    strspn(port, "0123456789") != strlen(port))
+			return "the port must be a number from 1 to 65535";
+		errno = 0;
+		number = strtol(port, &end, 10);
+		if (errno != 0 || number > 65535)
+			return "the port must be a number from 1 to 65535";
+	}
+	od_strlcpy(server->host, host, sizeof(server->host));
+	server->port = (unsigned)number;
+	return NULL;
+}
+
+/*
+ * Parses "HOST[:PORT][,HOST[:PORT]...]"; an IPv6 address with a port is
+ * written [ADDRESS]:PORT.  Repeated lines add servers.
+ */
+static bool
+handle_memcached(struct parser *parser, const char *key, const char *value)
+{
+	struct od_config *config = parser->config;
+	char copy[LINE_MAX_LEN + 1], q[256], qi[256];
+	char *item, *next;
+
+	od_strlcpy(copy, value, sizeof(copy));
+	for (item = copy; item != NULL; item = next) {
+		struct od_memcached_server server, *grown;
+		char original[LINE_MAX_LEN + 1];
+		const char *problem;
+		size_t i;
+
+		next = strchr(item, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		od_strlcpy(original, item, sizeof(original));
+		problem = parse_memcached_item(item, &server);
+		if (problem != NULL)
+			return fail(parser, "invalid %s server \"%s\" in "
+			    "\"%s\": %s; expected HOST[:PORT] items separated "
+			    "by commas, such as 127.0.0.1:11211,[::1]:11212",
+			    key, quoted(original, qi, sizeof(qi)),
+			    quoted(value, q, sizeof(q)), problem);
+		for (i = 0; i < config->memcached_count; i++) {
+			if (strcasecmp(config->memcached[i].host,
+			    server.host) == 0 &&
+			    config->memcached[i].port == server.port)
+				return fail(parser, "duplicate %s server "
+				    "\"%s\": list each server once", key,
+				    quoted(original, qi, sizeof(qi)));
+		}
+		grown = realloc(config->memcached,
+		    (config->memcached_count + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return fail(parser, "out of memory");
+		config->memcached = grown;
+		grown[config->memcached_count++] = server;
+	}
+	return true;
+}
+
+static bool
+handle_memcached_prefix(struct parser *parser, const char *key,
+    const char *value)
+{
+	char q[256];
+
+	if (!od_ledger_prefix_valid(value))
+		return fail(parser, "invalid %s \"%s\": expected 1 to %d "
+		    "letters, digits, dots, hyphens or underscores", key,
+		    quoted(value, q, sizeof(q)), OD_LEDGER_PREFIX_MAX);
+	return store_string(parser, &parser->config->memcached_prefix, value);
+}
+
+static bool
+handle_host_id(struct parser *parser, const char *key, const char *value)
+{
+	char q[256];
+
+	if (!od_ledger_host_id_valid(value))
+		return fail(parser, "invalid %s \"%s\": expected 1 to %d "
+		    "letters, digits, dots, hyphens or underscores, such as "
+		    "mx1.example.net", key, quoted(value, q, sizeof(q)),
+		    OD_HOST_ID_MAX);
+	return store_string(parser, &parser->config->host_id, value);
+}
+
+/* The millisecond settings: MemcachedTimeout and the others below. */
+static bool
+parse_millis_key(struct parser *parser, const char *key, const char *value,
+    long long min, long long max, const char *range, long long *field)
+{
+	char q[256];
+	long long millis;
+
+	if (!od_parse_millis(value, max, &millis) || millis < min)
+		return fail(parser, "invalid %s \"%s\": expected a duration "
+		    "from %s with its unit (ms, s, m or h)", key,
+		    quoted(value, q, sizeof(q)), range);
+	*field = millis;
+	return true;
+}
+
+static bool
+handle_memcached_timeout(struct parser *parser, const char *key,
+    const char *value)
+{
+	return parse_millis_key(parser, key, value, 10, 60000, "10ms to 1m",
+	    &parser->config->memcached_timeout_ms);
+}
+
+static bool
+handle_memcached_connect_timeout(struct parser *parser, const char *key,
+    const char *value)
+{
+	return parse_millis_key(parser, key, value, 10, 60000, "10ms to 1m",
+	    &parser->config->memcached_connect_timeout_ms);
+}
+
+static bool
+handle_memcached_retry(struct parser *parser, const char *key,
+    const char *value)
+{
+	return parse_millis_key(parser, key, value, 1000, 3600000,
+	    "1s to 60m", &parser->config->memcached_retry_ms);
+}
+
+static bool
+handle_ledger_poll(struct parser *parser, const char *key, const char *value)
+{
+	return parse_millis_key(parser, key, value, 100, 600000,
+	    "100ms to 10m", &parser->config->ledger_poll_ms);
+}
+
+/*
+ * MaxHeldMessages and MaxHeldBytes: "LIMIT" sets the global value,
+ * "DOMAIN LIMIT" (or ".DOMAIN LIMIT" for subdomains) one domain's.
+ */
+static bool
+handle_quota(struct parser *parser, const char *key, const char *value,
+    bool bytes)
+{
+	struct od_config *config = parser->config;
+	char copy[LINE_MAX_LEN + 1], domain[OD_DOMAIN_SIZE], q[256];
+	const char *limit_text = value, *name, *error;
+	struct od_domain_quota *quota = NULL;
+	bool subdomains = false;
+	long long limit;
+	char *space;
+	size_t i;
+
+	od_strlcpy(copy, value, sizeof(copy));
+	space = strpbrk(copy, " \t");
+	if (space != NULL) {
+		*space = '\0';
+		limit_text = space + 1;
+		while (*limit_text == ' ' || *limit_text == '\t')
+			limit_text++;
+		name = copy;
+		if (name[0] == '.') {
+			subdomains = true;
+			name++;
+		}
+		if (!od_domain_normalize(name, domain, &error))
+			return fail(parser, "invalid %s domain \"%s\": the "
+			    "name %s", key, quoted(copy, q, sizeof(q)), error);
+	}
+	if (strpbrk(limit_text, " \t") != NULL ||
+	    (bytes ? !od_parse_size(limit_text, &limit) :
+	    !od_parse_size(limit_text, &limit) ||
+	    strspn(limit_text, "0123456789") != strlen(limit_text)))
+		return fail(parser, "invalid %s \"%s\": expected %s, or a "
+		    "domain and %s, as in \"%s example.test %s\"; 0 means no "
+		    "limit", key, quoted(value, q, sizeof(q)), bytes ?
+		    "a size such as 500M (units k, M, G)" : "a whole number",
+		    bytes ? "a size" : "a number", key, bytes ? "200M" : "5000");
+	if (space == NULL) {
+		unsigned *first = &parser->global_quota_line[bytes ? 1 : 0];
+
+		if (*first != 0)
+			return fail(parser, "duplicate %s without a domain: it "
+			    "was already set on line %u; remove one of them",
+			    key, *first);
+		*first = parser->line;
+		if (bytes)
+			config->quota.max_bytes = limit;
+		else
+			config->quota.max_messages = limit;
+		return true;
+	}
+	for (i = 0; i < config->quota_count; i++) {
+		if (strcmp(config->quotas[i].domain, domain) == 0 &&
+		    config->quotas[i].subdomains == subdomains)
+			quota = &config->quotas[i];
+	}
+	if (quota == NULL) {
+		struct od_domain_quota *grown = realloc(config->quotas,
+		    (config->quota_count + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return fail(parser, "out of memory");
+		config->quotas = grown;
+		quota = &grown[config->quota_count++];
+		od_strlcpy(quota->domain, domain, sizeof(quota->domain));
+		quota->subdomains = subdomains;
+		quota->max_messages = -1;
+		quota->max_bytes = -1;
+	}
+	if ((bytes ? quota->max_bytes : quota->max_messages) != -1)
+		return fail(parser, "duplicate %s for %s%s; keep one line", key,
+		    subdomains ? "." : "", domain);
+	if (bytes)
+		quota->max_bytes = limit;
+	else
+		quota->max_messages = limit;
+	return true;
+}
+
+static bool
+handle_max_held_messages(struct parser *parser, const char *key,
+    const char *value)
+{
+	return handle_quota(parser, key, value, false);
+}
+
+static bool
+handle_max_held_bytes(struct parser *parser, const char *key,
+    const char *value)
+{
+	return handle_quota(parser, key, value, true);
+}
+
 /* Adds one domain in configuration syntax: NAME, or .NAME for subdomains. */
 static bool
 add_domain(struct parser *parser, const char *key, const char *value)
@@ -550,6 +827,16 @@ static const struct key keys[] = {
 	{ "EtrnMinInterval", false, handle_etrn_min_interval, false },
 	{ "ReleaseRuns", false, handle_release_runs, false },
 	{ "EtrnAllow", true, handle_etrn_allow, true },
+	{ "Memcached", true, handle_memcached, false },
+	{ "MemcachedPrefix", false, handle_memcached_prefix, false },
+	{ "MemcachedTimeout", false, handle_memcached_timeout, false },
+	{ "MemcachedConnectTimeout", false, handle_memcached_connect_timeout,
+	    false },
+	{ "MemcachedRetry", false, handle_memcached_retry, false },
+	{ "HostId", false, handle_host_id, false },
+	{ "LedgerPollInterval", false, handle_ledger_poll, false },
+	{ "MaxHeldMessages", true, handle_max_held_messages, true },
+	{ "MaxHeldBytes", true, handle_max_held_bytes, true },
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -557,6 +844,55 @@ struct main_parser {
 	struct parser parser;
 	unsigned first_line[KEY_COUNT];
 };
+
+/* Edit distance between two words, ignoring case; capped at 9. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t row[64], n = strlen(b), i, j;
+
+	if (strlen(a) >= 64 || n >= 64)
+		return 9;
+	for (j = 0; j <= n; j++)
+		row[j] = j;
+	for (i = 1; a[i - 1] != '\0'; i++) {
+		size_t diagonal = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= n; j++) {
+			size_t above = row[j], best;
+			bool same = tolower((unsigned char)a[i - 1]) ==
+			    tolower((unsigned char)b[j - 1]);
+
+			best = diagonal + (same ? 0 : 1);
+			if (above + 1 < best)
+				best = above + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diagonal = above;
+			row[j] = best;
+		}
+	}
+	return row[n] < 9 ? row[n] : 9;
+}
+
+/* Returns the key a misspelt name most likely meant, or NULL. */
+static const char *
+nearest_key(const char *name)
+{
+	const char *best = NULL;
+	size_t best_distance = 3, i;
+
+	for (i = 0; i < KEY_COUNT; i++) {
+		size_t d = distance(name, keys[i].name);
+
+		if (d < best_distance) {
+			best_distance = d;
+			best = keys[i].name;
+		}
+	}
+	return best;
+}
 
 static bool
 config_line(struct parser *parser, char *text)
@@ -577,17 +913,14 @@ config_line(struct parser *parser, char *text)
 			break;
 	}
 	if (i == KEY_COUNT) {
-		char names[512] = "";
+		const char *nearest = nearest_key(text);
 
-		for (size_t k = 0; k < KEY_COUNT; k++) {
-			if (k > 0)
-				strncat(names, ", ", sizeof(names) -
-				    strlen(names) - 1);
-			strncat(names, keys[k].name, sizeof(names) -
-			    strlen(names) - 1);
-		}
-		return fail(parser, "unknown key \"%s\"; valid keys are %s",
-		    quoted(text, q, sizeof(q)), names);
+		if (nearest != NULL)
+			return fail(parser, "unknown key \"%s\"; did you mean "
+			    "%s? ondemand.conf(5) lists the valid keys",
+			    quoted(text, q, sizeof(q)), nearest);
+		return fail(parser, "unknown key \"%s\"; ondemand.conf(5) "
+		    "lists the valid keys", quoted(text, q, sizeof(q)));
 	}
 	if (*value == '\0')
 		return fail(parser, "%s needs a value", keys[i].name);
@@ -611,12 +944,41 @@ set_defaults(struct od_config *config)
 	config->etrn_other = OD_ETRN_OTHER_PASS;
 	config->max_hold_age = OD_DEFAULT_MAX_HOLD_AGE;
 	config->release_runs = OD_DEFAULT_RELEASE_RUNS;
+	config->memcached_timeout_ms = OD_DEFAULT_MEMCACHED_TIMEOUT_MS;
+	config->memcached_connect_timeout_ms =
+	    OD_DEFAULT_MEMCACHED_CONNECT_TIMEOUT_MS;
+	config->memcached_retry_ms = OD_DEFAULT_MEMCACHED_RETRY_MS;
+	config->ledger_poll_ms = OD_DEFAULT_LEDGER_POLL_MS;
+	config->memcached_prefix = strdup(OD_DEFAULT_MEMCACHED_PREFIX);
 	config->socket = strdup(OD_DEFAULT_SOCKET);
 	config->pidfile = strdup(OD_DEFAULT_PIDFILE);
 	config->sendmail_path = strdup(DEFAULT_SENDMAIL_PATH);
 	config->domains = od_domain_set_new();
 	return config->socket != NULL && config->pidfile != NULL &&
-	    config->sendmail_path != NULL && config->domains != NULL;
+	    config->sendmail_path != NULL && config->domains != NULL &&
+	    config->memcached_prefix != NULL;
+}
+
+/* With a ledger and no HostId, the host name is the ID; it must be valid. */
+static bool
+default_host_id(struct parser *parser)
+{
+	struct od_config *config = parser->config;
+	char name[256], q[256];
+
+	if (config->memcached_count == 0 || config->host_id != NULL)
+		return true;
+	parser->line = 0;
+	if (gethostname(name, sizeof(name)) != 0)
+		return fail(parser, "cannot read the host name for the ledger's "
+		    "host ID: %s; set HostId", strerror(errno));
+	name[sizeof(name) - 1] = '\0';
+	if (!od_ledger_host_id_valid(name))
+		return fail(parser, "the host name \"%s\" is not a valid "
+		    "ledger host ID (1 to %d letters, digits, dots, hyphens or "
+		    "underscores); set HostId", quoted(name, q, sizeof(q)),
+		    OD_HOST_ID_MAX);
+	return store_string(parser, &config->host_id, name);
 }
 
 struct od_config *
@@ -640,7 +1002,7 @@ od_config_load(const char *path, char *error, size_t error_size)
 	main_parser.parser.config = config;
 
 	if (!read_lines(&main_parser.parser, "configuration file",
-	    config_line)) {
+	    config_line) || !default_host_id(&main_parser.parser)) {
 		od_config_free(config);
 		return NULL;
 	}
@@ -666,5 +1028,38 @@ od_config_free(struct od_config *config)
 	for (size_t i = 0; i < config->etrn_allow_count; i++)
 		free(config->etrn_allow[i].networks);
 	free(config->etrn_allow);
+	free(config->memcached);
+	free(config->memcached_prefix);
+	free(config->host_id);
+	free(config->quotas);
 	free(config);
+}
+
+struct od_quota
+od_config_quota(const struct od_config *config, const char *domain)
+{
+	struct od_quota quota = config->quota;
+	const struct od_domain_quota *exact = NULL, *parent = NULL;
+	size_t i;
+
+	for (i = 0; i < config->quota_count; i++) {
+		const struct od_domain_quota *q = &config->quotas[i];
+
+		if (!q->subdomains && strcmp(q->domain, domain) == 0)
+			exact = q;
+		else if (q->subdomains && od_domain_within(domain, q->domain) &&
+		    strcmp(q->domain, domain) != 0 && (parent == NULL ||
+		    strlen(q->domain) > strlen(parent->domain)))
+			parent = q;
+	}
+	/* The exact entry wins field by field, then the parent entry. */
+	if (parent != NULL && parent->max_messages >= 0)
+		quota.max_messages = parent->max_messages;
+	if (parent != NULL && parent->max_bytes >= 0)
+		quota.max_bytes = parent->max_bytes;
+	if (exact != NULL && exact->max_messages >= 0)
+		quota.max_messages = exact->max_messages;
+	if (exact != NULL && exact->max_bytes >= 0)
+		quota.max_bytes = exact->max_bytes;
+	return quota;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "od_etrn.h"
+#include "od_ledger_client.h"
 #include "od_listen.h"
 #include "od_log.h"
 #include "od_release.h"
@@ -66,6 +67,7 @@ command_status(FILE *out)
 		    rows[i].messages, rows[i].bytes,
 		    (long long)rows[i].oldest);
 	free(rows);
+	od_ledger_status(out);
 	send_line(out, "OK");
 }
 
@@ -85,6 +87,12 @@ parse_domain_argument(const char *argument, struct od_etrn_decision *decision,
 	if (decision->action == OD_ETRN_INVALID) {
 		send_line(out, "ERROR invalid domain \"%s\": %s", argument,
 		    decision->text);
+		return false;
+	}
+	/* "#queue" is a valid ETRN argument, but it names no domain. */
+	if (decision->domain[0] == '\0') {
+		send_line(out, "ERROR invalid domain \"%s\": expected a domain "
+		    "such as example.test, not a queue name", argument);
 		return false;
 	}
 	return true;

@@ -161,6 +161,26 @@ print_row(enum output_format format, char *row, bool first)
 			printf(", \"sender\": ");
 			print_json_string(f[3]);
 			printf(", \"size\": %s, \"held_at\": %s}", f[4], f[5]);
+		} else if (strcmp(f[0], "ledger") == 0 && n >= 6) {
+			printf("  {\"type\": \"ledger\", \"state\": ");
+			print_json_string(f[1]);
+			printf(", \"host_id\": ");
+			print_json_string(f[2]);
+			printf(", \"last_resync\": %s, \"servers_up\": %s, "
+			    "\"servers\": %s}", f[3], f[4], f[5]);
+		} else if (strcmp(f[0], "server") == 0 && n >= 4) {
+			printf("  {\"type\": \"server\", \"server\": ");
+			print_json_string(f[1]);
+			printf(", \"state\": ");
+			print_json_string(f[2]);
+			printf(", \"down_since\": %s}", f[3]);
+		} else if (strcmp(f[0], "host") == 0 && n >= 6) {
+			printf("  {\"type\": \"host\", \"domain\": ");
+			print_json_string(f[1]);
+			printf(", \"host\": ");
+			print_json_string(f[2]);
+			printf(", \"messages\": %s, \"bytes\": %s, "
+			    "\"oldest\": %s}", f[3], f[4], f[5]);
 		} else {
 			printf("  {\"type\": ");
 			print_json_string(f[0]);
@@ -187,6 +207,36 @@ print_row(enum output_format format, char *row, bool first)
 	} else if (strcmp(f[0], "domain") == 0 && n >= 5) {
 		format_age((time_t)strtoll(f[4], NULL, 10), age, sizeof(age));
 		printf("%-40s %8s %12s %8s\n", f[1], f[2], f[3], age);
+	} else if (strcmp(f[0], "ledger") == 0 && n >= 6) {
+		if (strcmp(f[1], "off") == 0) {
+			printf("ledger: off (no Memcached servers configured)"
+			    "\n");
+			return;
+		}
+		format_age((time_t)strtoll(f[3], NULL, 10), age, sizeof(age));
+		printf("ledger: %s, host ID %s, %s of %s servers up, last "
+		    "re-sync %s%s\n", f[1], f[2], f[4], f[5], age,
+		    strcmp(age, "-") == 0 ? "" : " ago");
+	} else if (strcmp(f[0], "server") == 0 && n >= 4) {
+		if (strcmp(f[2], "down") == 0) {
+			format_age((time_t)strtoll(f[3], NULL, 10), age,
+			    sizeof(age));
+			printf("  server %s: down for %s\n", f[1], age);
+		} else
+			printf("  server %s: up\n", f[1]);
+	} else if (strcmp(f[0], "incomplete") == 0 && n >= 2) {
+		printf("  incomplete: %s (releases select from the queue)\n",
+		    f[1]);
+	} else if (strcmp(f[0], "host") == 0 && n >= 6) {
+		static bool header_printed;
+
+		if (!header_printed)
+			printf("%-40s %-20s %8s %12s %8s\n", "DOMAIN (LEDGER)",
+			    "HOST", "MESSAGES", "BYTES", "OLDEST");
+		header_printed = true;
+		format_age((time_t)strtoll(f[5], NULL, 10), age, sizeof(age));
+		printf("%-40s %-20s %8s %12s %8s\n", f[1], f[2], f[3], f[4],
+		    age);
 	} else if (strcmp(f[0], "message") == 0 && n >= 6) {
 		if (first)
 			printf("%-16s %-30s %10s %6s %s\n", "QUEUE-ID",

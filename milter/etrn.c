@@ -102,6 +102,12 @@ od_etrn_split_key(const char *key, char *buffer, size_t size,
 		*client = "";
 		return;
 	}
+	/*
+	 * A key this long may have lost the end of the address, and a cut
+	 * address ("192.0.2.10" from "192.0.2.100") could match EtrnAllow.
+	 */
+	if (strlen(key) >= OD_ETRN_KEY_CUT)
+		slash[1] = '\0';
 	/* A cf without "/" as an operator character puts spaces around it. */
 	*slash = '\0';
 	for (end = slash; end > buffer && end[-1] == ' '; end--)

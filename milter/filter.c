@@ -22,15 +22,19 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "od_filter.h"
+#include "od_ledger_client.h"
 #include "od_log.h"
 #include "od_msgclass.h"
 #include "od_rcpt.h"
@@ -46,6 +50,7 @@ struct message {
 	char sender[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
 	struct od_msgclass msgclass;
 	long long size;			/* header and body octets seen */
+	long long declared_size;	/* MAIL FROM SIZE=, or -1 */
 	bool active;
 };
 
@@ -162,6 +167,10 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 	    smfi_setsymlist(ctx, SMFIM_EOM, "{i}") != MI_SUCCESS))
 		od_log(LOG_WARNING, "cannot request the queue ID macro {i}; "
 		    "log lines may say NOQUEUE");
+	if ((actions & SMFIF_SETSYMLIST) != 0 &&
+	    smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_addr}") != MI_SUCCESS)
+		od_log(LOG_WARNING, "cannot request the macro {rcpt_addr}; "
+		    "recipients are classified by the RCPT argument alone");
 	return SMFIS_CONTINUE;
 }
 
@@ -217,8 +226,92 @@ filter_envfrom(SMFICTX *ctx, char **argv)
 	message->active = true;
 	od_escape(message->sender, sizeof(message->sender),
 	    argv[0] != NULL ? argv[0] : "", LOG_TEXT_MAX);
+	message->declared_size = -1;
+	for (size_t i = 1; argv[0] != NULL && argv[i] != NULL; i++) {
+		char *end;
+		long long size;
+
+		if (strncasecmp(argv[i], "SIZE=", 5) != 0)
+			continue;
+		errno = 0;
+		size = strtoll(argv[i] + 5, &end, 10);
+		if (errno == 0 && end != argv[i] + 5 && *end == '\0' &&
+		    size >= 0)
+			message->declared_size = size;
+	}
 	queue_id_of(ctx, message);
 	return SMFIS_CONTINUE;
+}
+
+/*
+ * Checks the domain's quota for one more message of size octets (-1: not
+ * known yet, so only the message count is checked).  Sets the 452 4.2.2
+ * reply and returns false when the message does not fit.  Totals are
+ * fleet-wide when the ledger vouches for them, else this host's.  Holds
+ * that finish at the same moment may pass a limit by a few messages.
+ */
+static bool
+quota_allows(SMFICTX *ctx, struct connection *connection,
+    const char *domain, long long size, const char *stage)
+{
+	struct message *message = &connection->message;
+	struct od_quota quota = od_config_quota(
+	    od_runtime_config(message->config), domain);
+	long long messages, bytes;
+	enum od_quota_verdict verdict;
+	char text[512];
+	bool fleet;
+
+	if (quota.max_messages == 0 && quota.max_bytes == 0)
+		return true;
+	od_ledger_totals(domain, &messages, &bytes, &fleet);
+	verdict = od_quota_check(&quota, messages, bytes, size < 0 ? 0 : size);
+	if (verdict == OD_QUOTA_OK)
+		return true;
+	od_log(LOG_NOTICE, "%s: action=over-quota domain=%s stage=%s "
+	    "held_messages=%lld held_bytes=%lld size=%lld max_messages=%lld "
+	    "max_bytes=%lld scope=%s client=%s[%s]", queue_id_of(ctx, message),
+	    domain, stage, messages, bytes, size, quota.max_messages,
+	    quota.max_bytes, fleet ? "fleet" : "host", connection->client_name,
+	    connection->client_addr);
+	if (verdict == OD_QUOTA_MESSAGES)
+		snprintf(text, sizeof(text), "The on-demand domain %s holds its "
+		    "limit of %lld messages until its server collects them; "
+		    "try again later", domain, quota.max_messages);
+	else
+		snprintf(text, sizeof(text), "This message would take the mail "
+		    "held for the on-demand domain %s past its limit of %lld "
+		    "octets; try again after its server has collected it",
+		    domain, quota.max_bytes);
+	smfi_setreply(ctx, "452", "4.2.2", text);
+	return false;
+}
+
+/*
+ * Returns whether arg's domain, which the filter could not normalise (a
+ * 64-octet label, an underscore, a leading hyphen), still ends in an
+ * on-demand domain.  sendmail routes such a name like any other, so
+ * passing it would deliver mail for an on-demand domain at once.
+ */
+static bool
+invalid_on_demand_domain(const struct od_domain_set *set, const char *arg)
+{
+	char domain[OD_DOMAIN_SIZE], text[OD_DOMAIN_SIZE * 2];
+	const char *at = strrchr(arg, '@');
+	size_t length = 0;
+
+	if (at == NULL || od_addr_domain(arg, domain) != OD_ADDR_INVALID)
+		return false;
+	for (at++; *at != '\0' && *at != '>'; at++) {
+		if (length + 1 >= sizeof(text))
+			return false;
+		if (!isspace((unsigned char)*at))
+			text[length++] = (char)tolower((unsigned char)*at);
+	}
+	while (length > 0 && text[length - 1] == '.')
+		length--;
+	text[length] = '\0';
+	return length > 0 && od_domain_set_match(set, text);
 }
 
 /* Sets the 452 4.5.3 reply for a recipient of another class. */
@@ -247,6 +340,7 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
 	const struct od_config *config;
 	char domain[OD_DOMAIN_SIZE];
 	const char *hold_domain = NULL;
+	const char *resolved;
 	char recipient[LOG_TEXT_MAX * 4 + 4];
 
 	if (connection == NULL || !connection->message.active)
@@ -259,6 +353,37 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
 	    od_addr_domain(argv[0], domain) == OD_ADDR_DOMAIN &&
 	    od_domain_set_match(config->domains, domain))
 		hold_domain = domain;
+	/*
+	 * sendmail also delivers to a domain that the argument does not name
+	 * in a form the filter parses: "user%example.test@thishost", a path
+	 * with spaces or comments.  {rcpt_addr} is the address it resolved,
+	 * so such a recipient of an on-demand domain is held as well.
+	 */
+	if (hold_domain == NULL &&
+	    (resolved = smfi_getsymval(ctx, "{rcpt_addr}")) != NULL &&
+	    od_addr_domain(resolved, domain) == OD_ADDR_DOMAIN &&
+	    od_domain_set_match(config->domains, domain))
+		hold_domain = domain;
+
+	if (hold_domain == NULL && argv[0] != NULL &&
+	    invalid_on_demand_domain(config->domains, argv[0])) {
+		od_escape(recipient, sizeof(recipient), argv[0], LOG_TEXT_MAX);
+		od_log(LOG_NOTICE, "%s: action=reject recipient=%s reason=\"not "
+		    "a valid host name below an on-demand domain\" "
+		    "client=%s[%s]", queue_id_of(ctx, message), recipient,
+		    connection->client_name, connection->client_addr);
+		smfi_setreply(ctx, "553", "5.1.2", "The recipient's domain is "
+		    "not a valid host name, so it cannot be held for delivery "
+		    "on demand");
+		return SMFIS_REJECT;
+	}
+
+	/* The first held recipient checks the quota for the message. */
+	if (hold_domain != NULL && message->msgclass.kind != OD_CLASS_HOLD &&
+	    message->msgclass.recipients == 0 &&
+	    !quota_allows(ctx, connection, hold_domain,
+	    message->declared_size, "rcpt"))
+		return SMFIS_TEMPFAIL;
 
 	if (!od_msgclass_add(&message->msgclass, hold_domain)) {
 		od_escape(recipient, sizeof(recipient),
@@ -354,6 +479,7 @@ record_hold(const struct message *message)
 		od_log(LOG_WARNING, "%s: cannot record the hold in the index "
 		    "(out of memory); the next release lists the queue",
 		    message->queue_id);
+	od_ledger_record_hold(&entry);
 }
 
 static sfsistat
@@ -362,6 +488,9 @@ hold_message(SMFICTX *ctx, struct connection *connection)
 	struct message *message = &connection->message;
 	char reason[OD_DOMAIN_SIZE + 32];
 
+	if (!quota_allows(ctx, connection, message->msgclass.domain,
+	    message->size, "eom"))
+		return SMFIS_TEMPFAIL;
 	snprintf(reason, sizeof(reason), "%s [%s]", OD_HOLD_REASON_PREFIX,
 	    message->msgclass.domain);
 	if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {

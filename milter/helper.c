@@ -401,6 +401,11 @@ build_argv(const struct helper *helper, const struct job *job, char **strings)
 		argv[n++] = "MaxQueueRunSize=0";
 	}
 	if (request->verb == OD_HELPER_EXPIRE && job->step == 2) {
+		/*
+		 * NOTE: the DSN that this run creates is delivered by the same
+		 * run under the same timeout, so a DSN whose first attempt
+		 * takes over a second and fails goes to the postmaster.
+		 */
 		argv[n++] = "-O";
 		argv[n++] = "Timeout.queuereturn=1s";
 	}

@@ -69,6 +69,22 @@ reserve_locked(struct od_index *index, size_t needed)
 	return true;
 }
 
+static int
+compare_slots(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	return strcmp(x->entry.queue_id, y->entry.queue_id);
+}
+
+static int
+compare_id_to_slot(const void *key, const void *element)
+{
+	const struct slot *slot = element;
+
+	return strcmp(key, slot->entry.queue_id);
+}
+
 static size_t
 find_locked(const struct od_index *index, const char *queue_id)
 {
@@ -136,33 +152,31 @@ od_index_rebuild(struct od_index *index, const struct od_index_entry *entries,
 		slots[kept].generation = 0;
 		kept++;
 	}
-	/*
-	 * Holds recorded after the listing started may be missing from it.
-	 * Keep them, and prefer their details (exact hold time, sender).
-	 */
+	/* Sorted by queue ID, so each old entry finds its listing line fast. */
+	qsort(slots, count, sizeof(*slots), compare_slots);
 	for (i = 0; i < index->count; i++) {
-		size_t j;
+		const struct slot *old = &index->slots[i];
+		struct slot *listed = bsearch(old->entry.queue_id, slots, count,
+		    sizeof(*slots), compare_id_to_slot);
 
-		if (index->slots[i].generation <= generation)
-			continue;
-		for (j = 0; j < count; j++) {
-			if (strcmp(slots[j].entry.queue_id,
-			    index->slots[i].entry.queue_id) == 0)
-				break;
-		}
-		if (j < count)
-			slots[j] = index->slots[i];
-		else
-			slots[kept++] = index->slots[i];
-	}
-	/* Entries from before the listing keep their exact hold time. */
-	for (i = 0; i < count; i++) {
-		size_t old = find_locked(index, slots[i].entry.queue_id);
-
-		if (old != (size_t)-1 && slots[i].generation == 0) {
-			slots[i].entry.held_at =
-			    index->slots[old].entry.held_at;
-			slots[i].generation = index->slots[old].generation;
+		if (old->generation > generation) {
+			/*
+			 * Holds recorded after the listing started may be
+			 * missing from it: keep them.
+			 */
+			if (listed != NULL)
+				*listed = *old;
+			else
+				slots[kept++] = *old;
+		} else if (listed != NULL) {
+			/*
+			 * Entries from before the listing keep what the filter
+			 * saw: the exact hold time, the size of the headers and
+			 * body (the listing shows the body's only) and the
+			 * sender as sent.
+			 */
+			listed->entry = old->entry;
+			listed->generation = old->generation;
 		}
 	}
 	free(index->slots);

@@ -33,6 +33,7 @@
 #include "od_filter.h"
 #include "od_helper.h"
 #include "od_index.h"
+#include "od_ledger_client.h"
 #include "od_listen.h"
 #include "od_log.h"
 #include "od_release.h"
@@ -351,6 +352,8 @@ start_servers(const struct listeners *listeners, struct od_helper *helper,
     char *error, size_t size)
 {
 	struct od_index *index = od_index_new();
+	struct od_config_ref *ref;
+	bool ok;
 
 	if (index == NULL) {
 		snprintf(error, size, "out of memory");
@@ -359,6 +362,12 @@ start_servers(const struct listeners *listeners, struct od_helper *helper,
 	od_filter_set_index(index);
 	od_release_init(helper, index);
 	od_control_set_index(index);
+	ref = od_runtime_acquire();
+	ok = ref != NULL && od_ledger_client_start(od_runtime_config(ref),
+	    index, error, size);
+	od_runtime_release(ref);
+	if (!ok)
+		return false;
 	if (listeners->socketmap >= 0 &&
 	    !od_socketmap_start(listeners->socketmap, listeners->group, error,
 	    size))
@@ -458,6 +467,30 @@ apply_config(struct od_config *config)
 	od_runtime_set_config(config);
 }
 
+/* Whether two configurations give the ledger the same settings. */
+static bool
+same_ledger(const struct od_config *a, const struct od_config *b)
+{
+	size_t i;
+
+	if (a->memcached_count != b->memcached_count ||
+	    strcmp(a->memcached_prefix, b->memcached_prefix) != 0 ||
+	    (a->host_id == NULL) != (b->host_id == NULL) ||
+	    (a->host_id != NULL && strcmp(a->host_id, b->host_id) != 0) ||
+	    a->memcached_timeout_ms != b->memcached_timeout_ms ||
+	    a->memcached_connect_timeout_ms !=
+	    b->memcached_connect_timeout_ms ||
+	    a->memcached_retry_ms != b->memcached_retry_ms ||
+	    a->ledger_poll_ms != b->ledger_poll_ms)
+		return false;
+	for (i = 0; i < a->memcached_count; i++) {
+		if (strcmp(a->memcached[i].host, b->memcached[i].host) != 0 ||
+		    a->memcached[i].port != b->memcached[i].port)
+			return false;
+	}
+	return true;
+}
+
 static void
 reload(void)
 {
@@ -479,6 +512,11 @@ reload(void)
 			od_log(LOG_WARNING, "reload: Socket changed to %s; "
 			    "the daemon keeps listening on %s until it is "
 			    "restarted", config->socket, old->socket);
+		if (!same_ledger(old, config))
+			od_log(LOG_WARNING, "reload: the Memcached, "
+			    "MemcachedPrefix, HostId or timeout settings "
+			    "changed; the ledger keeps the old ones until the "
+			    "daemon is restarted");
 		od_runtime_release(ref);
 	}
 	domains = od_domain_set_count(config->domains);
@@ -690,6 +728,7 @@ main(int argc, char **argv)
 	rc = smfi_main();
 	od_log(LOG_NOTICE, "stopping: libmilter main loop returned %s",
 	    rc == MI_SUCCESS ? "success" : "failure");
+	od_ledger_client_stop();
 	if (unlink(pidfile) != 0 && errno != ENOENT)
 		od_log(LOG_WARNING, "cannot remove pid file %s: %m", pidfile);
 	free(pidfile);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "od_index.h"
+#include "od_ledger_client.h"
 #include "od_log.h"
 #include "od_release.h"
 #include "od_runtime.h"
@@ -407,18 +408,183 @@ unhold_new_bounces(const struct job *job, const struct od_index_entry *before,
 	free(after);
 }
 
+/* Delivers the domain's held mail selected by quarantine reason. */
+static void
+deliver_by_reason(struct job *job)
+{
+	struct od_index_entry *held = NULL;
+	size_t count = 0;
+	int status;
+
+	od_log(LOG_INFO, "action=release domain=%s trigger=%s client=%s "
+	    "selection=reason", job->domain, job->trigger, job->client);
+	status = od_helper_deliver_domain(release_helper, job->domain);
+	if (status != 0)
+		od_log(LOG_WARNING, "release of %s: sendmail exited with "
+		    "status %d", job->domain, status);
+	if (od_release_resync() && od_index_select(release_index,
+	    job->domain, false, &held, &count)) {
+		od_log(LOG_INFO, "action=release-done domain=%s trigger=%s "
+		    "selection=reason still_held=%zu", job->domain,
+		    job->trigger, count);
+		free(held);
+	}
+}
+
+/* Delivers ids, then logs each message's outcome from a new listing. */
+static void
+deliver_and_check(struct job *job, const struct od_index_entry *entries,
+    size_t count, unsigned runs)
+{
+	const char **ids = calloc(count + 1, sizeof(*ids));
+	size_t i;
+	int status;
+
+	if (ids == NULL) {
+		od_log(LOG_ERR, "release of %s failed: out of memory",
+		    job->domain);
+		return;
+	}
+	for (i = 0; i < count; i++)
+		ids[i] = entries[i].queue_id;
+	status = deliver_in_parallel(ids, count, runs);
+	free(ids);
+	if (status != 0)
+		od_log(LOG_WARNING, "release of %s: a sendmail run exited "
+		    "with status %d", job->domain, status);
+	if (od_release_resync()) {
+		log_outcomes(job, entries, count);
+		unhold_new_bounces(job, entries, count);
+	} else
+		od_log(LOG_WARNING, "action=release-done domain=%s%s "
+		    "trigger=%s messages=%zu outcome=unknown reason=\"cannot "
+		    "list the held messages\"", job->subdomains ? "@" : "",
+		    job->domain, job->trigger, count);
+}
+
+static int
+compare_queue_ids(const void *a, const void *b)
+{
+	const struct od_index_entry *x = a, *y = b;
+
+	return strcmp(x->queue_id, y->queue_id);
+}
+
+static int
+compare_key_to_entry(const void *key, const void *element)
+{
+	const struct od_index_entry *entry = element;
+
+	return strcmp(key, entry->queue_id);
+}
+
+/*
+ * A release through the ledger: this host's share of the domain's entry.
+ * Messages in the index that the entry lacks (an evicted or rewritten
+ * entry) are delivered too, so a lost cache entry strands nothing.
+ */
+static void
+run_ledger_job(struct job *job, unsigned runs)
+{
+	struct od_ledger_entry ledger;
+	struct od_index_entry *local = NULL, *entries = NULL;
+	size_t local_count = 0, count = 0, missing = 0, fleet, i;
+	bool *used;
+	long long fleet_bytes;
+	const char *me = od_ledger_host_id();
+
+	/* Peers hear of it first, so their shares run alongside this one. */
+	if (strcmp(job->trigger, "peer") != 0)
+		od_ledger_announce_release(job->domain);
+	if (od_ledger_fetch(job->domain, &ledger) != OD_LEDGER_KNOWN) {
+		od_ledger_entry_clear(&ledger);
+		deliver_by_reason(job);
+		od_ledger_sync_domain(job->domain);
+		return;
+	}
+	if (!od_index_complete(release_index, NULL))
+		od_release_resync();
+	if (od_index_complete(release_index, NULL) &&
+	    !od_index_select(release_index, job->domain, false, &local,
+	    &local_count))
+		local_count = 0;
+	used = calloc(local_count + 1, sizeof(*used));
+	entries = calloc(ledger.count + local_count + 1, sizeof(*entries));
+	if (entries == NULL || used == NULL) {
+		od_log(LOG_ERR, "release of %s failed: out of memory",
+		    job->domain);
+		od_ledger_entry_clear(&ledger);
+		free(entries);
+		free(used);
+		free(local);
+		return;
+	}
+	/* Sorted, so each ledger line finds its index entry in O(log n). */
+	qsort(local, local_count, sizeof(*local), compare_queue_ids);
+	for (i = 0; i < ledger.count; i++) {
+		struct od_index_entry *entry = &entries[count], *found;
+
+		if (strcmp(ledger.items[i].host, me) != 0)
+			continue;
+		found = bsearch(ledger.items[i].queue_id, local, local_count,
+		    sizeof(*local), compare_key_to_entry);
+		if (found != NULL) {
+			if (used[found - local])
+				continue;
+			used[found - local] = true;
+			*entry = *found;
+		} else {
+			memset(entry, 0, sizeof(*entry));
+			od_strlcpy(entry->queue_id, ledger.items[i].queue_id,
+			    sizeof(entry->queue_id));
+			od_strlcpy(entry->domain, job->domain,
+			    sizeof(entry->domain));
+			entry->size = ledger.items[i].size;
+			entry->held_at = ledger.items[i].held_at;
+		}
+		count++;
+	}
+	for (i = 0; i < local_count; i++) {
+		if (!used[i]) {
+			entries[count++] = local[i];
+			missing++;
+		}
+	}
+	free(used);
+	if (missing > 0)
+		od_log(LOG_WARNING, "ledger: the entry of %s lacked %zu held "
+		    "messages of this host; delivering them too", job->domain,
+		    missing);
+	od_ledger_entry_totals(&ledger, NULL, &fleet, &fleet_bytes);
+	od_log(LOG_INFO, "action=release domain=%s trigger=%s client=%s "
+	    "messages=%zu runs=%u selection=ledger fleet_messages=%zu",
+	    job->domain, job->trigger, job->client, count, count < runs ?
+	    (unsigned)(count ? count : 1) : runs, fleet);
+	if (count > 0)
+		deliver_and_check(job, entries, count, runs);
+	od_ledger_sync_domain(job->domain);
+	od_ledger_entry_clear(&ledger);
+	free(entries);
+	free(local);
+}
+
 static void
 run_job(struct job *job)
 {
 	struct od_config_ref *ref = od_runtime_acquire();
 	unsigned runs = ref ? od_runtime_config(ref)->release_runs : 1;
 	struct od_index_entry *entries = NULL;
-	const char **ids = NULL;
-	size_t count = 0, i;
-	int status;
+	size_t count = 0;
 
 	od_runtime_release(ref);
 
+	if (od_ledger_enabled() && !job->subdomains) {
+		run_ledger_job(job, runs);
+		return;
+	}
+	/* An @domain release goes through the local index on each host. */
+	if (job->subdomains && strcmp(job->trigger, "peer") != 0)
+		od_ledger_announce_subdomains(job->domain);
 	if (!od_index_complete(release_index, NULL) && !od_release_resync()) {
 		/* The index cannot vouch for itself: select by reason. */
 		if (job->subdomains) {
@@ -427,47 +593,24 @@ run_job(struct job *job)
 			    job->domain);
 			return;
 		}
-		od_log(LOG_INFO, "action=release domain=%s trigger=%s "
-		    "client=%s selection=reason", job->domain, job->trigger,
-		    job->client);
-		status = od_helper_deliver_domain(release_helper, job->domain);
-		if (status != 0)
-			od_log(LOG_WARNING, "release of %s: sendmail exited "
-			    "with status %d", job->domain, status);
-		od_release_resync();
+		deliver_by_reason(job);
+		od_ledger_request_resync();
 		return;
 	}
 
 	if (!od_index_select(release_index, job->domain, job->subdomains,
-	    &entries, &count) ||
-	    (ids = calloc(count + 1, sizeof(*ids))) == NULL) {
+	    &entries, &count)) {
 		od_log(LOG_ERR, "release of %s failed: out of memory",
 		    job->domain);
-		free(entries);
 		return;
 	}
 	od_log(LOG_INFO, "action=release domain=%s%s trigger=%s client=%s "
-	    "messages=%zu runs=%u", job->subdomains ? "@" : "", job->domain,
-	    job->trigger, job->client, count, count < runs ?
+	    "messages=%zu runs=%u selection=index", job->subdomains ? "@" : "",
+	    job->domain, job->trigger, job->client, count, count < runs ?
 	    (unsigned)(count ? count : 1) : runs);
-	if (count > 0) {
-		for (i = 0; i < count; i++)
-			ids[i] = entries[i].queue_id;
-		status = deliver_in_parallel(ids, count, runs);
-		if (status != 0)
-			od_log(LOG_WARNING, "release of %s: a sendmail run "
-			    "exited with status %d", job->domain, status);
-		if (od_release_resync()) {
-			log_outcomes(job, entries, count);
-			unhold_new_bounces(job, entries, count);
-		} else
-			od_log(LOG_WARNING, "action=release-done domain=%s%s "
-			    "trigger=%s messages=%zu outcome=unknown "
-			    "reason=\"cannot list the held messages\"",
-			    job->subdomains ? "@" : "", job->domain,
-			    job->trigger, count);
-	}
-	free(ids);
+	if (count > 0)
+		deliver_and_check(job, entries, count, runs);
+	od_ledger_request_resync();
 	free(entries);
 }
 
@@ -488,8 +631,20 @@ static long
 count_selected(const struct od_release_request *request)
 {
 	struct od_index_entry *entries = NULL;
+	struct od_ledger_entry ledger;
 	size_t count = 0;
+	long long bytes;
 
+	if (od_ledger_enabled() && !request->subdomains) {
+		/* Every host's share, when the ledger vouches for it. */
+		bool known = od_ledger_fetch(request->domain, &ledger) ==
+		    OD_LEDGER_KNOWN;
+
+		od_ledger_entry_totals(&ledger, NULL, &count, &bytes);
+		od_ledger_entry_clear(&ledger);
+		if (known)
+			return (long)count;
+	}
 	if (!od_index_complete(release_index, NULL) ||
 	    !od_index_select(release_index, request->domain,
 	    request->subdomains, &entries, &count))
@@ -597,6 +752,7 @@ od_release_unhold(const char *domain, const char *queue_id)
 	result = apply_to_entries(od_helper_unhold, entries, count, "unhold");
 	free(entries);
 	od_release_resync();
+	od_ledger_request_resync();
 	return result;
 }
 
@@ -614,7 +770,9 @@ od_release_expire(long long max_hold_age)
 		return -1;
 	result = apply_to_entries(od_helper_expire, entries, count, "expire");
 	free(entries);
-	if (count > 0)
+	if (count > 0) {
 		od_release_resync();
+		od_ledger_request_resync();
+	}
 	return result;
 }

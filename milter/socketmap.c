@@ -28,6 +28,7 @@
 #include "od_etrn.h"
 #include "od_listen.h"
 #include "od_log.h"
+#include "od_netstring.h"
 #include "od_release.h"
 #include "od_runtime.h"
 #include "od_server.h"
@@ -109,24 +110,6 @@ od_socketmap_answer(const char *key, char *reply, size_t reply_size)
 	}
 }
 
-/* Reads exactly len octets; returns false on EOF, error or timeout. */
-static bool
-read_full(int fd, char *buffer, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, buffer + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
 static bool
 write_netstring(int fd, const char *payload)
 {
@@ -144,51 +127,59 @@ write_netstring(int fd, const char *payload)
 }
 
 /*
- * Reads one netstring request.  Returns 1 with the payload in buffer, 0 on
- * a clean end of stream or an idle timeout, -1 on a protocol error.
+ * Reads one netstring request into frame, and not one octet past it, so a
+ * second request sent at once stays in the socket.  Returns 1 with
+ * *payload pointing to the NUL-terminated payload inside frame, 0 on a
+ * clean end of stream or an idle timeout, -1 on a protocol error.
  */
 static int
-read_netstring(int fd, char *buffer, size_t size)
+read_netstring(int fd, char *frame, size_t size, char **payload)
 {
-	size_t len = 0, digits = 0;
-	char c;
+	struct od_netstring netstring;
+	size_t have = 0;
 
 	for (;;) {
-		ssize_t n = read(fd, &c, 1);
+		ssize_t n;
 
+		switch (od_netstring_parse(frame, have, REQUEST_MAX - 1,
+		    &netstring)) {
+		case OD_NETSTRING_OK:
+			frame[netstring.payload_offset +
+			    netstring.payload_length] = '\0';
+			*payload = frame + netstring.payload_offset;
+			return 1;
+		case OD_NETSTRING_INVALID:
+			return -1;
+		case OD_NETSTRING_SHORT:
+			break;
+		}
+		if (netstring.missing > size - have)
+			return -1;
+		n = read(fd, frame + have, netstring.missing);
 		if (n < 0 && errno == EINTR)
 			continue;
 		/* sendmail keeps idle connections; SO_RCVTIMEO ends them. */
-		if (digits == 0 && (n == 0 || (n < 0 && (errno == EAGAIN ||
+		if (have == 0 && (n == 0 || (n < 0 && (errno == EAGAIN ||
 		    errno == EWOULDBLOCK))))
 			return 0;
 		if (n <= 0)
 			return -1;
-		if (c == ':')
-			break;
-		if (c < '0' || c > '9' || ++digits > 5)
-			return -1;
-		len = len * 10 + (size_t)(c - '0');
+		have += (size_t)n;
 	}
-	if (digits == 0 || len >= size)
-		return -1;
-	if (!read_full(fd, buffer, len + 1) || buffer[len] != ',')
-		return -1;
-	buffer[len] = '\0';
-	if (memchr(buffer, '\0', len) != NULL)
-		return -1;
-	return 1;
 }
 
 static void
 serve_connection(int fd, uid_t peer)
 {
-	char request[REQUEST_MAX];
+	/* The maximum length field, the colon, the payload and the comma. */
+	char frame[OD_NETSTRING_DIGITS_MAX + 1 + REQUEST_MAX + 1];
 	char reply[REQUEST_MAX];
+	char *request;
 	int status;
 
 	(void)peer;
-	while ((status = read_netstring(fd, request, sizeof(request))) == 1) {
+	while ((status = read_netstring(fd, frame, sizeof(frame),
+	    &request)) == 1) {
 		/* "MAPNAME KEY": the map name is whatever the cf calls it. */
 		char *key = strchr(request, ' ');
 

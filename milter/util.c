@@ -65,11 +65,20 @@ od_escape(char *out, size_t out_size, const char *in, size_t max_in)
 	out[used] = '\0';
 }
 
-bool
-od_parse_duration(const char *text, long long max_seconds, long long *seconds)
+/* A unit a number may end with, and what one of it is worth. */
+struct unit {
+	const char *suffix;	/* "" for a bare number */
+	long long factor;
+};
+
+/* Parses digits with one of units' suffixes into value * factor <= max. */
+static bool
+parse_with_unit(const char *text, const struct unit *units, long long max,
+    long long *result)
 {
-	long long value, unit = 1;
+	long long value;
 	char *end;
+	size_t i;
 
 	if (!isdigit((unsigned char)text[0]))
 		return false;
@@ -77,35 +86,46 @@ od_parse_duration(const char *text, long long max_seconds, long long *seconds)
 	value = strtoll(text, &end, 10);
 	if (errno != 0)
 		return false;
-	switch (*end) {
-	case '\0':
-		break;
-	case 's':
-		end++;
-		break;
-	case 'm':
-		unit = 60;
-		end++;
-		break;
-	case 'h':
-		unit = 3600;
-		end++;
-		break;
-	case 'd':
-		unit = 86400;
-		end++;
-		break;
-	case 'w':
-		unit = 7 * 86400;
-		end++;
-		break;
-	default:
-		return false;
+	for (i = 0; units[i].suffix != NULL; i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (value > max / units[i].factor)
+			return false;
+		*result = value * units[i].factor;
+		return true;
 	}
-	if (*end != '\0')
-		return false;
-	if (value > max_seconds / unit)
-		return false;
-	*seconds = value * unit;
-	return true;
+	return false;
+}
+
+bool
+od_parse_duration(const char *text, long long max_seconds, long long *seconds)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 },
+		{ "d", 86400 }, { "w", 7 * 86400 }, { NULL, 0 }
+	};
+
+	return parse_with_unit(text, units, max_seconds, seconds);
+}
+
+bool
+od_parse_millis(const char *text, long long max_millis, long long *millis)
+{
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { NULL, 0 }
+	};
+
+	return parse_with_unit(text, units, max_millis, millis);
+}
+
+bool
+od_parse_size(const char *text, long long *octets)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "M", 1024 * 1024 },
+		{ "G", 1024LL * 1024 * 1024 }, { NULL, 0 }
+	};
+
+	return parse_with_unit(text, units, 1LL << 50, octets);
 }

@@ -155,10 +155,10 @@ END_TEST
 START_TEST(config_unknown_and_duplicate_keys)
 {
 	assert_error("Domain a.test\nSokcet unix:/x\n", 2,
-	    "unknown key \"Sokcet\"; valid keys are Socket, SocketMode, "
-	    "SocketGroup, User, PidFile, Domain, DomainFile, OnError, "
-	    "SocketMap, ControlSocket, SendmailPath, SendmailConfig, "
-	    "EtrnOther, MaxHoldAge, EtrnMinInterval, ReleaseRuns, EtrnAllow");
+	    "unknown key \"Sokcet\"; did you mean Socket? ondemand.conf(5) "
+	    "lists the valid keys");
+	assert_error("Frobnicate yes\n", 1, "unknown key \"Frobnicate\"; "
+	    "ondemand.conf(5) lists the valid keys");
 	assert_error("Socket unix:/a\n\n# c\nsocket unix:/b\n", 4,
 	    "duplicate Socket: it was already set on line 1; remove one of "
 	    "them");

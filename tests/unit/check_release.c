@@ -130,6 +130,30 @@ START_TEST(etrn_split_key_forms)
 }
 END_TEST
 
+/* A key as long as sendmail's cut may end in a shortened address. */
+START_TEST(etrn_split_key_cut_address)
+{
+	char buffer[300], key[300], domain[250];
+	const char *client, *argument;
+
+	memset(domain, 'a', sizeof(domain));
+	domain[244] = '\0';
+	snprintf(key, sizeof(key), "%s/127.0.0.10", domain);
+	ck_assert_uint_eq(strlen(key), 255);
+	od_etrn_split_key(key, buffer, sizeof(buffer), &client, &argument);
+	ck_assert_str_eq(client, "127.0.0.10");
+	ck_assert_str_eq(argument, domain);
+
+	domain[244] = 'a';
+	domain[245] = '\0';
+	snprintf(key, sizeof(key), "%s/127.0.0.10", domain);
+	ck_assert_uint_eq(strlen(key), 256);
+	od_etrn_split_key(key, buffer, sizeof(buffer), &client, &argument);
+	ck_assert_str_eq(client, "");
+	ck_assert_str_eq(argument, domain);
+}
+END_TEST
+
 START_TEST(etrn_allow_limits_clients)
 {
 	struct od_config *config = make_config(OD_ETRN_OTHER_PASS);
@@ -280,6 +304,8 @@ START_TEST(index_rebuild_keeps_new_holds)
 
 	/* The listing: 000001 was delivered, 000002 is held, 000004 too. */
 	listed[0] = make_entry("AAAAAA000002", "example.test", 960);
+	listed[0].size = 54;
+	strcpy(listed[0].sender, "<a@b.te");
 	listed[1] = make_entry("AAAAAA000004", "other.test", 900);
 	ck_assert(od_index_rebuild(index, listed, 2, generation));
 	ck_assert(od_index_complete(index, NULL));
@@ -288,8 +314,14 @@ START_TEST(index_rebuild_keeps_new_holds)
 	    &count));
 	ck_assert_uint_eq(count, 2);
 	ck_assert(od_index_find(index, "AAAAAA000002", &entry));
-	/* The exact hold time survives; the listing has minutes only. */
+	/*
+	 * The filter's details survive: the exact hold time (the listing has
+	 * minutes only), the size with headers (the listing counts the body)
+	 * and the whole sender (the listing may cut it).
+	 */
 	ck_assert_int_eq(entry.held_at, 1001);
+	ck_assert_int_eq(entry.size, 100);
+	ck_assert_str_eq(entry.sender, "<a@b.test>");
 	ck_assert(od_index_find(index, "AAAAAA000003", &entry));
 	ck_assert(!od_index_find(index, "AAAAAA000001", &entry));
 	ck_assert(od_index_find(index, "AAAAAA000004", &entry));
@@ -353,6 +385,7 @@ main(void)
 	tcase_add_test(etrn, etrn_other_domains_pass_or_deny);
 	tcase_add_test(etrn, etrn_invalid_arguments);
 	tcase_add_test(etrn, etrn_split_key_forms);
+	tcase_add_test(etrn, etrn_split_key_cut_address);
 	tcase_add_test(etrn, etrn_allow_limits_clients);
 	tcase_add_test(etrn, network_parse_and_match);
 	tcase_add_test(index, index_select_by_domain);
