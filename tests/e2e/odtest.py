@@ -16,7 +16,11 @@ Environment variables:
     ONDEMAND_BUILDDIR   top build directory (default: two levels above this file)
     ONDEMAND_MILTER     path of ondemand-milter (default: BUILDDIR/milter/ondemand-milter)
     ONDEMAND_KEEP_TMP   1 keeps each test's temporary directory for inspection
-    ONDEMAND_E2E_TIMEOUT  seconds that each wait may take (default 10)
+    ONDEMAND_E2E_TIMEOUT  seconds that each wait may take (default 10, or
+                        30 with ONDEMAND_VALGRIND=1)
+    ONDEMAND_VALGRIND   1 runs ondemand-milter under valgrind's memcheck
+    ONDEMAND_SANITIZERS 1 marks programs built with --enable-sanitizers,
+                        and make check sets it in such a build
 """
 
 import atexit
@@ -25,6 +29,7 @@ import dataclasses
 import email.message
 import email.utils
 import os
+import pwd
 import random
 import re
 import shutil
@@ -46,7 +51,15 @@ EXIT_HARD_ERROR = 99
 SENDMAIL_CF_DIR = os.environ.get("ONDEMAND_SENDMAIL_CF_DIR",
                                  "/usr/share/sendmail/cf")
 TOOL_PATH = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin:/usr/lib"
-WAIT_TIMEOUT = float(os.environ.get("ONDEMAND_E2E_TIMEOUT", "10"))
+
+# ONDEMAND_VALGRIND=1 runs ondemand-milter under valgrind's memcheck, which
+# slows it down many times, so each wait gets a longer default limit.
+VALGRIND_REQUESTED = os.environ.get("ONDEMAND_VALGRIND") == "1"
+WAIT_TIMEOUT = float(os.environ.get("ONDEMAND_E2E_TIMEOUT",
+                                    "30" if VALGRIND_REQUESTED else "10"))
+# The exit status that valgrind gives ondemand-milter after an error or a
+# definite leak. The daemon's own exit statuses are sysexits codes (0-78).
+VALGRIND_ERROR_EXIT = 97
 
 # Set by the parent to its own mount namespace, so that the re-executed child
 # can verify that it really runs in a different one before it mounts anything.
@@ -80,6 +93,13 @@ class WaitTimeout(AssertionError):
 
 class HarnessError(RuntimeError):
     """A process of the harness failed to start or stop."""
+
+
+class CheckerReport(AssertionError):
+    """A sanitizer or valgrind report that ondemand-milter wrote during a test.
+
+    It is an AssertionError so that unittest reports a failure, not an error.
+    """
 
 
 # ---------------------------------------------------------------------------
@@ -329,6 +349,15 @@ def keep_temporary_files():
     return os.environ.get("ONDEMAND_KEEP_TMP") == "1"
 
 
+def sanitizer_build():
+    """Return whether the programs were built with --enable-sanitizers.
+
+    make check sets ONDEMAND_SANITIZERS=1 in such a build, and a test run
+    by hand needs it set the same way.
+    """
+    return os.environ.get("ONDEMAND_SANITIZERS") == "1"
+
+
 def default_builddir():
     return os.environ.get(
         "ONDEMAND_BUILDDIR",
@@ -535,11 +564,13 @@ class SyslogCapture:
         return [line for line in self.lines(since, ident)
                 if regex.search(line.message)]
 
-    def wait_for(self, pattern, timeout=WAIT_TIMEOUT, since=0, ident=None):
+    def wait_for(self, pattern, timeout=WAIT_TIMEOUT, since=0, ident=None,
+                 pid=None):
         """Wait for a line whose message matches the regex pattern.
 
-        Returns a (LogLine, re.Match) pair. Raises WaitTimeout, with the
-        last captured lines, after timeout seconds.
+        ident and pid, when given, select the lines of one program or one
+        process. Returns a (LogLine, re.Match) pair. Raises WaitTimeout,
+        with the last captured lines, after timeout seconds.
         """
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -551,6 +582,8 @@ class SyslogCapture:
                     position += 1
                     if ident is not None and line.ident != ident:
                         continue
+                    if pid is not None and line.pid != pid:
+                        continue
                     match = regex.search(line.message)
                     if match:
                         return line, match
@@ -560,6 +593,8 @@ class SyslogCapture:
                 self._condition.wait(remaining)
             recent = self._lines[-15:]
         source = f" from {ident}" if ident else ""
+        if pid is not None:
+            source += f" (pid {pid})"
         recent_text = "\n  ".join(str(line) for line in recent) or "(none)"
         raise WaitTimeout(f"no syslog line{source} matching {pattern!r} "
                           f"within {timeout:g} s; last lines:\n  {recent_text}")
@@ -772,11 +807,12 @@ class _SinkHandler(socketserver.StreamRequestHandler):
                 if sender is None:
                     self.reply("503 5.5.1 MAIL first")
                     continue
-                failure = sink.failure("rcpt")
+                recipient = extract_path(command)
+                failure = sink.failure("rcpt", recipient)
                 if failure:
                     self.reply(failure)
                     continue
-                recipients.append(extract_path(command))
+                recipients.append(recipient)
                 self.reply("250 2.1.5 Recipient OK")
             elif verb == "DATA":
                 if not recipients:
@@ -786,6 +822,7 @@ class _SinkHandler(socketserver.StreamRequestHandler):
                 data = self.read_data()
                 if data is None:
                     return
+                sink.pass_gate()
                 failure = sink.failure("data")
                 if failure:
                     self.reply(failure)
@@ -836,7 +873,9 @@ class SmtpSink:
     """SMTP server on 127.0.0.1 that records every message it accepts.
 
     fail_at() makes the sink reply to one stage with a given failure
-    instead, for fault tests. stop() and start() keep the port, so a test can take the sink
+    instead, for fault tests, and fail_recipients() to the RCPT of matching
+    addresses. close_gate() holds back the replies to the final dot until
+    open_gate(). stop() and start() keep the port, so a test can take the sink
     down and bring it back.
     """
 
@@ -846,6 +885,10 @@ class SmtpSink:
         self.port = port or free_port()
         self._messages = []
         self._failures = {}
+        self._recipient_failures = []
+        self._gate_closed = False
+        self._gate_passes = 0
+        self._gate_waiting = 0
         self._connections = set()
         self._condition = threading.Condition()
         self._server = None
@@ -866,6 +909,7 @@ class SmtpSink:
         """Stop listening and close the open sessions."""
         if self._server is None:
             return
+        self.open_gate()
         self._server.shutdown()
         self._server.server_close()
         with self._condition:
@@ -887,10 +931,54 @@ class SmtpSink:
     def accept_all(self):
         with self._condition:
             self._failures.clear()
+            self._recipient_failures.clear()
 
-    def failure(self, stage):
+    def fail_recipients(self, pattern, reply):
+        """Reply to RCPT with reply for each address that the regex pattern matches."""
         with self._condition:
+            self._recipient_failures.append((re.compile(pattern), reply))
+
+    def failure(self, stage, recipient=None):
+        with self._condition:
+            if recipient is not None:
+                for pattern, reply in self._recipient_failures:
+                    if pattern.search(recipient):
+                        return reply
             return self._failures.get(stage)
+
+    def close_gate(self, after=0):
+        """Hold back the reply to the final dot of every message after the first after more.
+
+        A held-back message is not recorded until open_gate(), so the
+        sending sendmail waits in the middle of its delivery run.
+        """
+        with self._condition:
+            self._gate_passes = after
+            self._gate_closed = True
+
+    def open_gate(self):
+        with self._condition:
+            self._gate_closed = False
+            self._condition.notify_all()
+
+    @property
+    def waiting_at_gate(self):
+        """Return the number of sessions that wait for open_gate()."""
+        with self._condition:
+            return self._gate_waiting
+
+    def pass_gate(self):
+        with self._condition:
+            if not self._gate_closed:
+                return
+            if self._gate_passes > 0:
+                self._gate_passes -= 1
+                return
+            self._gate_waiting += 1
+            self._condition.notify_all()
+            while self._gate_closed:
+                self._condition.wait()
+            self._gate_waiting -= 1
 
     def register_connection(self, connection):
         with self._condition:
@@ -1289,6 +1377,12 @@ class Milter:
         self.config = self.default_config()
         self.config.update(config or {})
         self.process = None
+        # True runs the daemon under valgrind's memcheck. The valgrind logs
+        # of the daemon and of its release helper go to report_dir, their
+        # sanitizer reports to stderr (milter.out), and
+        # Environment.close() checks both after every test.
+        self.valgrind = VALGRIND_REQUESTED
+        self.report_dir = os.path.join(workdir, "milter-reports")
 
     def default_config(self):
         # The built-in pid file and socket are under /run/ondemand, which a
@@ -1319,9 +1413,11 @@ class Milter:
         self.write_config()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
+        os.makedirs(self.report_dir, exist_ok=True)
         self.process = ManagedProcess(
             "ondemand-milter",
-            [self.binary, "-f", "-c", self.config_path, *self.extra_args],
+            [*self.valgrind_command(), self.binary, "-f", "-c",
+             self.config_path, *self.extra_args],
             os.path.join(self.workdir, "milter.out"))
 
         def ready():
@@ -1334,6 +1430,60 @@ class Milter:
         wait_until(ready, timeout,
                    description=f"ondemand-milter to listen on {self.socket_path}")
         return self
+
+    def valgrind_command(self):
+        """Return the valgrind command that runs the daemon, or [] without valgrind."""
+        if not self.valgrind:
+            return []
+        if sanitizer_build():
+            raise HarnessError(
+                "ONDEMAND_VALGRIND=1 cannot run an ondemand-milter built "
+                "with --enable-sanitizers, because valgrind does not run "
+                "AddressSanitizer programs; use a build without it")
+        valgrind = find_tool("valgrind")
+        if valgrind is None:
+            raise HarnessError("ONDEMAND_VALGRIND=1 needs valgrind, which is "
+                               "not installed (Debian package valgrind)")
+        # valgrind follows the fork that starts the release helper, and
+        # --trace-children=no stops at exec, so the sendmail runs of the
+        # helper run natively. %p gives each process its own log file.
+        return [valgrind, "--tool=memcheck", "--leak-check=full",
+                "--show-leak-kinds=definite",
+                "--errors-for-leak-kinds=definite",
+                f"--error-exitcode={VALGRIND_ERROR_EXIT}",
+                "--trace-children=no",
+                f"--log-file={self.report_dir}/valgrind.%p"]
+
+    def reports(self):
+        """Return each sanitizer or valgrind report of an error or a definite leak.
+
+        Each item is the path of the file, a newline and the report.
+        Sanitizer reports are read from stderr, which the daemon and its
+        release helper keep in the foreground (-f). The sanitizers'
+        log_path option is not used, because gcc 12's
+        UndefinedBehaviorSanitizer ignores it when AddressSanitizer is
+        linked too, and because a daemon that changed to User cannot
+        create files in the test's directory.
+        """
+        reports = []
+        with contextlib.suppress(FileNotFoundError):
+            for name in sorted(os.listdir(self.report_dir)):
+                path = os.path.join(self.report_dir, name)
+                with open(path, encoding="utf-8", errors="replace") as report:
+                    text = report.read(REPORT_MAX_CHARS)
+                if valgrind_found_errors(text):
+                    reports.append(f"{path}:\n{text}")
+
+        output_path = os.path.join(self.workdir, "milter.out")
+        with contextlib.suppress(FileNotFoundError):
+            with open(output_path, encoding="utf-8", errors="replace") as output:
+                text = output.read()
+            match = SANITIZER_REPORT.search(text)
+            if match:
+                start = match.start()
+                reports.append(f"{output_path}:\n"
+                               f"{text[start:start + REPORT_MAX_CHARS]}")
+        return reports
 
     def check_config(self, *args):
         """Run ondemand-milter -n on the config file and return the CompletedProcess."""
@@ -1373,6 +1523,29 @@ class Milter:
     @property
     def running(self):
         return self.process is not None and self.process.poll() is None
+
+
+# Enough for the first few reports with their stacks.
+REPORT_MAX_CHARS = 30000
+# The first line of a report of AddressSanitizer or LeakSanitizer, such as
+# "==24064==ERROR: LeakSanitizer: detected memory leaks", or of
+# UndefinedBehaviorSanitizer, such as "milter/filter.c:138:6: runtime
+# error: signed integer overflow: ...".
+SANITIZER_REPORT = re.compile(r"^(==\d+==ERROR: |\S+: runtime error: )",
+                              re.MULTILINE)
+
+
+def valgrind_found_errors(text):
+    """Return whether a valgrind log of one process shows an error or a definite leak.
+
+    The ERROR SUMMARY line at exit counts both, because the daemon runs with
+    --errors-for-leak-kinds=definite. A process that was killed or that
+    called exec has no summary, so there any stack trace is an error.
+    """
+    summary = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+    if summary:
+        return int(summary.group(1)) > 0
+    return re.search(r"^==\d+==\s+at 0x", text, re.MULTILINE) is not None
 
 
 def unix_socket_accepts(path):
@@ -1558,10 +1731,19 @@ class Environment:
         if leftover:
             errors.append(f"processes still working in {self.workdir}: "
                           f"{', '.join(map(str, leftover))}")
+        # Read before the directory is removed. The daemon has exited, so
+        # its leak report is complete.
+        reports = self.milter.reports() if self.milter else []
         if keep_temporary_files():
             print(f"odtest: kept {self.workdir}", file=sys.stderr)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if reports:
+            message = ("ondemand-milter wrote a sanitizer or valgrind "
+                       "report:\n" + "\n".join(reports))
+            if errors:
+                message += "\ncleanup also failed: " + "; ".join(errors)
+            raise CheckerReport(message)
         if errors:
             raise HarnessError("cleanup failed: " + "; ".join(errors))
 
@@ -1740,3 +1922,726 @@ class EnvironmentTestCase(unittest.TestCase):
             f"the milter logged a hold for delivered message {queue_id}")
         self.assertNotIn(f"hf{queue_id}", self.env.sendmail.held_files())
         return queue_id
+
+
+# ---------------------------------------------------------------------------
+# Releases through FEATURE(`ondemand'), processes of the daemon, and
+# message accounting for fault tests
+
+
+def send_etrn(port, argument, host="127.0.0.1"):
+    """Send one ETRN over a new SMTP session and return the Reply."""
+    client = smtplib.SMTP(timeout=WAIT_TIMEOUT + 20)
+    try:
+        client.connect(host, port)
+        client.ehlo("customer.ondemand.test")
+        return decode_reply(client.docmd("ETRN", argument))
+    finally:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
+        client.close()
+
+
+def ondemandctl(config_path, *arguments, user=None):
+    """Run ondemandctl -c config_path with arguments and return the CompletedProcess.
+
+    With user set, ondemandctl runs as that user with its primary group
+    and no supplementary groups.
+    """
+    binary = os.path.join(default_builddir(), "milter", "ondemandctl")
+    identity = {}
+    if user is not None:
+        identity = {"user": user, "group": pwd.getpwnam(user).pw_gid,
+                    "extra_groups": []}
+    return subprocess.run([binary, "-c", config_path, *arguments],
+                          capture_output=True, text=True,
+                          timeout=WAIT_TIMEOUT + 20, check=False, **identity)
+
+
+def process_status(pid):
+    """Return the fields of /proc/PID/status as a dict of strings, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as stream:
+            lines = stream.read().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return fields
+
+
+def status_ids(status, field):
+    """Return the real, effective, saved and file system IDs of a Uid or Gid status line."""
+    return [int(value) for value in status[field].split()]
+
+
+def child_pids(parent):
+    """Return the PIDs of the processes whose parent is parent."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        status = process_status(entry)
+        if status is not None and status.get("PPid") == str(parent):
+            children.append(int(entry))
+    return sorted(children)
+
+
+def thread_ids(pid):
+    """Return the IDs of the threads of process pid."""
+    try:
+        return sorted(int(entry) for entry in os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return []
+
+
+def release_helper_pid(milter_pid):
+    """Return the PID of the milter's release helper: its one child that runs as root.
+
+    The helper's own sendmail runs are its children, not the milter's.
+    Raises HarnessError unless exactly one such child exists.
+    """
+    helpers = []
+    for pid in child_pids(milter_pid):
+        status = process_status(pid)
+        if status is not None and status_ids(status, "Uid")[1] == 0:
+            helpers.append(pid)
+    if len(helpers) != 1:
+        raise HarnessError(f"expected one child of ondemand-milter (pid "
+                           f"{milter_pid}) that runs as root, found "
+                           f"{helpers or 'none'}")
+    return helpers[0]
+
+
+def mount_tmpfs(path, size, mode=0o700):
+    """Mount a tmpfs of size (as mount(8) takes it, e.g. "2m") on path.
+
+    Call it only in the private mount namespace. The mount ends with the
+    namespace, or earlier with unmount(path).
+    """
+    if not in_test_namespace():
+        raise HarnessError("mount_tmpfs needs the private mount namespace")
+    run_mount("-t", "tmpfs", "-o", f"size={size},mode={mode:o}",
+              "ondemand-e2e-tmpfs", path)
+
+
+def unmount(path):
+    result = subprocess.run([find_tool("umount"), path], capture_output=True,
+                            text=True, timeout=WAIT_TIMEOUT, check=False)
+    if result.returncode != 0:
+        raise HarnessError(f"umount {path} failed (exit {result.returncode}):"
+                           f" {result.stderr.strip()}")
+
+
+def set_sendmail_cf_dir(path):
+    """Make later sendmail.cf builds use the sendmail-cf tree at path, and return the previous path."""
+    global SENDMAIL_CF_DIR
+    previous = SENDMAIL_CF_DIR
+    SENDMAIL_CF_DIR = path
+    return previous
+
+
+class FeatureTestCase(EnvironmentTestCase):
+    """A test whose sendmail.cf uses the project's FEATURE(`ondemand').
+
+    The feature attaches the filter (with F=T) and the check_etrn socket
+    map, as operators install them, and the milter serves the socket map
+    and the control socket from the test's directory. Subclasses set
+    domains and milter_config, and may override prepare() to change the
+    environment, the socket paths or extra_mc before it starts.
+    """
+
+    domains = ["example.test", "other-od.test"]
+    milter_config = {}
+
+    def setUp(self):
+        self.env = Environment(domains=self.domains)
+        self.addCleanup(self.env.close)
+        workdir = self.env.workdir
+        self.control_socket = os.path.join(workdir, "control.sock")
+        self.socketmap_socket = os.path.join(workdir, "socketmap.sock")
+        self.extra_mc = ""
+        self.addCleanup(set_sendmail_cf_dir,
+                        set_sendmail_cf_dir(cf_overlay(workdir)))
+        self.prepare()
+
+        milter = self.env.milter
+        milter.config.update({
+            "Socket": f"unix:{milter.socket_path}",
+            "SocketMap": f"unix:{self.socketmap_socket}",
+            "ControlSocket": self.control_socket,
+        })
+        milter.config.update(self.milter_config)
+        # The feature attaches the filter itself, so the harness must not.
+        sendmail = self.env.sendmail
+        sendmail.milter_socket = None
+        sendmail.extra_mc = (
+            f"FEATURE(`ondemand', `unix:{milter.socket_path}', "
+            f"`unix:{self.socketmap_socket}')dnl\n{self.extra_mc}")
+        self.env.start()
+        self.wait_for_index(since=0)
+
+    def prepare(self):
+        """Change self.env before it starts; the default does nothing."""
+
+    def wait_for_index(self, since):
+        """Wait for the milter's first index rebuild from the queue after log mark since."""
+        self.env.syslog.wait_for(r"hold index built from the queue",
+                                 since=since, ident=MILTER_IDENT)
+
+    def start_milter(self):
+        """Start the stopped or killed milter again and wait for its index."""
+        since = self.env.syslog.mark()
+        self.env.milter.start()
+        self.wait_for_index(since)
+
+    def restart_milter(self):
+        """Stop the milter with SIGTERM, start it again and wait for its index."""
+        self.env.milter.stop()
+        self.start_milter()
+
+    def etrn(self, argument):
+        return send_etrn(self.env.sendmail.port, argument)
+
+    def ctl(self, *arguments, user=None):
+        return ondemandctl(self.env.milter.config_path, *arguments,
+                           user=user)
+
+    def hold(self, recipient, domain):
+        """Send one message to recipient, assert that it is held, and return its TrackedMessage."""
+        message = TrackedMessage.create(SENDER, [recipient])
+        result = message.send(self.env.sendmail.port)
+        self.assert_held(result, [recipient], domain)
+        return message
+
+    def wait_for_release_done(self, domain, since, timeout=WAIT_TIMEOUT):
+        """Wait for the release-done line of domain after log mark since and return its match."""
+        _, match = self.env.syslog.wait_for(
+            rf"^action=release-done domain={re.escape(domain)} .*"
+            r"messages=(?P<messages>\d+) delivered=(?P<delivered>\d+) "
+            r"still_held=(?P<still_held>\d+)", timeout=timeout,
+            since=since, ident=MILTER_IDENT)
+        return match
+
+    def assert_accounted(self, messages, **expected):
+        return assert_accounted(self, self.env, messages, **expected)
+
+
+@dataclasses.dataclass
+class TrackedMessage:
+    """A test message, followed over its SMTP attempts to where it ends.
+
+    Every attempt sends the same data, with the same Message-ID, as a
+    client's retry of a refused message does.
+    """
+
+    message_id: str
+    sender: str
+    recipients: list
+    data: bytes
+    attempts: list = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def create(cls, sender, recipients, subject="ondemand e2e test"):
+        data = make_message(sender, recipients, subject=subject)
+        return cls(message_id=message_id_of(data), sender=sender,
+                   recipients=list(recipients), data=data)
+
+    def send(self, port, **kwargs):
+        """Make one SMTP attempt, record it and return its SmtpTransaction."""
+        transaction = send_message(port, self.sender, self.recipients,
+                                   self.data, **kwargs)
+        self.attempts.append(transaction)
+        return transaction
+
+    @property
+    def last_attempt(self):
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def accepted(self):
+        attempt = self.last_attempt
+        return (attempt is not None and attempt.data is not None
+                and attempt.data.code == 250)
+
+    def refusal(self):
+        """Return the 4xx or 5xx reply that refused the last attempt, or None.
+
+        A transaction is refused when the greeting, MAIL, every RCPT or the
+        final dot got a 4xx or 5xx reply.
+        """
+        attempt = self.last_attempt
+        if attempt is None:
+            return None
+        if attempt.greeting is not None and attempt.greeting.code >= 400:
+            return attempt.greeting
+        if attempt.mail is not None and attempt.mail.code >= 400:
+            return attempt.mail
+        if attempt.rcpt and not attempt.accepted_recipients:
+            return attempt.rcpt[0][1]
+        if attempt.data is not None and attempt.data.code >= 400:
+            return attempt.data
+        return None
+
+    @property
+    def accepted_recipients(self):
+        attempt = self.last_attempt
+        return attempt.accepted_recipients if attempt else []
+
+
+MESSAGE_ID_HEADER = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)",
+                               re.IGNORECASE | re.MULTILINE)
+QUEUE_FILE_MESSAGE_ID = re.compile(r"^H\?[^?]*\?Message-ID:[ \t]*(<[^>\n]+>)",
+                                   re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_of(data):
+    """Return the first Message-ID header of message data, or None."""
+    match = MESSAGE_ID_HEADER.search(data)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+@dataclasses.dataclass
+class MessageAccount:
+    """Where each tracked message ended: one list of Message-IDs per outcome.
+
+    - delivered: at the sink exactly once for each accepted recipient.
+    - returned: not delivered, and a DSN that quotes it reached the sink.
+    - held: quarantined, and listed by mailq -qQ.
+    - refused: the client saw a 4xx or 5xx reply to its last attempt, and
+      the message is nowhere.
+
+    problems lists each message that fits none of these, or more than one.
+    """
+
+    delivered: list = dataclasses.field(default_factory=list)
+    returned: list = dataclasses.field(default_factory=list)
+    held: list = dataclasses.field(default_factory=list)
+    refused: list = dataclasses.field(default_factory=list)
+    problems: list = dataclasses.field(default_factory=list)
+
+    @property
+    def total(self):
+        return (len(self.delivered) + len(self.returned) + len(self.held)
+                + len(self.refused))
+
+    def __str__(self):
+        text = (f"delivered={len(self.delivered)} returned="
+                f"{len(self.returned)} held={len(self.held)} refused="
+                f"{len(self.refused)}")
+        if self.problems:
+            text += "; problems:\n  " + "\n  ".join(self.problems)
+        return text
+
+
+def queue_message_ids(sendmail, names):
+    """Map each Message-ID in the queue control files names to the queue IDs that carry it."""
+    found = {}
+    for name in names:
+        try:
+            text = sendmail.read_queue_file(name)
+        except FileNotFoundError:
+            continue
+        for match in QUEUE_FILE_MESSAGE_ID.finditer(text):
+            found.setdefault(match.group(1), []).append(name[2:])
+    return found
+
+
+def settle_queue(env, messages, timeout=WAIT_TIMEOUT):
+    """Wait until no tracked message is in the normal queue and no held one is locked.
+
+    Returns an empty list, or the reasons why the queue did not settle.
+    """
+    tracked = {message.message_id for message in messages}
+
+    def unsettled():
+        reasons = []
+        queued = queue_message_ids(env.sendmail,
+                                   env.sendmail.queued_files())
+        reasons += [f"{message_id} is in the normal queue as "
+                    f"{', '.join(queue_ids)}"
+                    for message_id, queue_ids in queued.items()
+                    if message_id in tracked]
+        reasons += [f"held message {entry.queue_id} is locked by a "
+                    "sendmail process" for entry in
+                    env.sendmail.queue(quarantined=True) if entry.locked]
+        return reasons
+
+    try:
+        wait_until(lambda: not unsettled(), timeout, interval=0.1,
+                   description="the queue to settle")
+    except WaitTimeout:
+        return unsettled()
+    return []
+
+
+def account_messages(env, messages, timeout=WAIT_TIMEOUT):
+    """Sort every tracked message into one outcome of a MessageAccount.
+
+    It first waits for the queue to settle (see settle_queue), then reads
+    the held messages (mailq -qQ and their hf files), the normal queue and
+    the sink.
+    """
+    account = MessageAccount()
+    account.problems += settle_queue(env, messages, timeout)
+
+    held_ids = {entry.queue_id
+                for entry in env.sendmail.queue(quarantined=True)}
+    held = queue_message_ids(env.sendmail,
+                             [f"hf{queue_id}" for queue_id in held_ids])
+    held_files = set(env.sendmail.held_files())
+    for message_id, queue_ids in queue_message_ids(
+            env.sendmail, held_files).items():
+        for queue_id in queue_ids:
+            if queue_id not in held_ids:
+                account.problems.append(
+                    f"{message_id}: hf{queue_id} exists but mailq -qQ does "
+                    "not list it")
+    queued = queue_message_ids(env.sendmail, env.sendmail.queued_files())
+
+    copies = {}
+    returns = {}
+    for sink_message in env.sink.messages:
+        if sink_message.sender == "":
+            for match in MESSAGE_ID_HEADER.finditer(sink_message.data):
+                quoted = match.group(1).decode("ascii", "replace")
+                returns[quoted] = returns.get(quoted, 0) + 1
+        else:
+            message_id = message_id_of(sink_message.data)
+            copies.setdefault(message_id, []).append(sink_message)
+
+    for message in messages:
+        outcome = classify_message(message, copies.get(message.message_id, []),
+                                   returns.get(message.message_id, 0),
+                                   held.get(message.message_id, []),
+                                   queued.get(message.message_id, []))
+        if outcome in ("delivered", "returned", "held", "refused"):
+            getattr(account, outcome).append(message.message_id)
+        else:
+            account.problems.append(f"{message.message_id}: {outcome}")
+    return account
+
+
+def classify_message(message, copies, returns, held, queued):
+    """Return the outcome of one tracked message, or a sentence saying why it has none."""
+    refusal = message.refusal()
+    places = []
+    if copies:
+        places.append(f"{len(copies)} copies at the sink")
+    if returns:
+        places.append(f"{returns} DSNs at the sink")
+    if held:
+        places.append(f"held as {', '.join(held)}")
+    if queued:
+        places.append(f"queued as {', '.join(queued)}")
+
+    if refusal is not None:
+        if places:
+            return (f"refused with {refusal.code}, but "
+                    f"{'; '.join(places)}")
+        return "refused"
+    if not message.accepted:
+        return (f"the client saw neither 250 nor a refusal: "
+                f"{message.last_attempt}")
+    if len(places) != 1:
+        return (f"accepted as {message.last_attempt.queue_id}, but "
+                f"{'; '.join(places) or 'neither delivered, held nor returned'}")
+    if held:
+        return "held" if len(held) == 1 else f"held {len(held)} times"
+    if queued:
+        return f"still in the normal queue as {', '.join(queued)}"
+    if returns:
+        return "returned" if returns == 1 else f"returned {returns} times"
+
+    counts = {}
+    for copy in copies:
+        for recipient in copy.recipients:
+            key = normalize_address(recipient)
+            counts[key] = counts.get(key, 0) + 1
+    expected = {normalize_address(recipient): 1
+                for recipient in message.accepted_recipients}
+    if counts != expected:
+        return (f"delivered with recipient counts {counts}, expected "
+                f"{expected}")
+    return "delivered"
+
+
+def assert_accounted(test, env, messages, **expected):
+    """Assert that every tracked message has exactly one outcome, and return the MessageAccount.
+
+    expected maps outcome names (delivered, returned, held, refused) to
+    the number of messages that must have that outcome.
+    """
+    account = account_messages(env, messages)
+    test.assertEqual(account.problems, [], str(account))
+    test.assertEqual(account.total, len(messages), str(account))
+    for outcome, count in expected.items():
+        test.assertEqual(len(getattr(account, outcome)), count,
+                         f"{outcome}: {account}")
+    return account
+
+
+# ---------------------------------------------------------------------------
+# The shared hold ledger in memcached, and several MX hosts in one test
+
+
+def memcached_exchange(port, command, complete, timeout=5):
+    """Send one memcached text-protocol command and return its reply as bytes.
+
+    complete(reply) returns True once the reply is whole. Raises
+    HarnessError when the server closes the connection first.
+    """
+    with socket.create_connection(("127.0.0.1", port),
+                                  timeout=timeout) as connection:
+        connection.sendall(command.encode("ascii") + b"\r\n")
+        reply = b""
+        while not complete(reply):
+            chunk = connection.recv(65536)
+            if not chunk:
+                raise HarnessError(f"memcached at 127.0.0.1:{port} closed "
+                                   f"the connection after {command!r}; "
+                                   f"reply so far: {reply[:200]!r}")
+            reply += chunk
+    return reply
+
+
+MEMCACHED_ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+
+
+def memcached_error(reply):
+    return reply.endswith(b"\r\n") and reply.split(b" ", 1)[0].rstrip(
+        b"\r\n") in MEMCACHED_ERRORS
+
+
+def memcached_command(port, command):
+    """Send a memcached command with a one-line reply (flush_all, delete) and return that line."""
+    reply = memcached_exchange(port, command, lambda r: r.endswith(b"\r\n"))
+    return reply.decode("ascii", "replace").strip()
+
+
+def memcached_get(port, key):
+    """Return the value of key on the memcached server at port as text, or None when it has none."""
+    def complete(reply):
+        return reply.endswith(b"END\r\n") or memcached_error(reply)
+    reply = memcached_exchange(port, f"get {key}", complete)
+    if memcached_error(reply):
+        raise HarnessError(f"memcached at 127.0.0.1:{port} rejected "
+                           f"'get {key}': {reply.decode('ascii', 'replace')}")
+    if not reply.startswith(b"VALUE "):
+        return None
+    header, _, rest = reply.partition(b"\r\n")
+    length = int(header.split()[3])
+    return rest[:length].decode("utf-8", "replace")
+
+
+def mark_keys(port, host_id, prefix="ondemand", tries=64):
+    """Return the keys of host_id's marks that the memcached server at port has.
+
+    The daemon writes one mark per server, under the first key of the form
+    PREFIX:host:ID:N that consistent hashing places on that server.
+    """
+    keys = [f"{prefix}:host:{host_id}:{number}" for number in range(tries)]
+    return [key for key in keys if memcached_get(port, key) is not None]
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerItem:
+    """One held message in a domain's ledger entry."""
+
+    host: str
+    queue_id: str
+    size: int
+    held_at: int
+
+
+def parse_ledger_entry(value, domain):
+    """Parse the ledger entry of domain into a list of LedgerItems.
+
+    An entry is the line "odledger 1 DOMAIN", one line "HOST QUEUEID SIZE
+    HELDAT" per held message and the closing line "end COUNT". Raises
+    ValueError for any other text.
+    """
+    lines = value.split("\n")
+    if lines[-1] != "":
+        raise ValueError(f"the entry of {domain} does not end with a "
+                         f"newline: {value!r}")
+    lines = lines[:-1]
+    if not lines or lines[0] != f"odledger 1 {domain}":
+        raise ValueError(f"the entry of {domain} starts with "
+                         f"{lines[0] if lines else ''!r}")
+    body = lines[1:]
+    if not body or body[-1] != f"end {len(body) - 1}":
+        raise ValueError(f"the entry of {domain} has {max(0, len(body) - 1)}"
+                         f" item lines but closes with "
+                         f"{body[-1] if body else ''!r}")
+    body = body[:-1]
+    items = []
+    for line in body:
+        fields = line.split(" ")
+        if (len(fields) != 4 or not fields[2].isdigit()
+                or not fields[3].isdigit()):
+            raise ValueError(f"malformed line {line!r} in the entry of "
+                             f"{domain}")
+        items.append(LedgerItem(fields[0], fields[1], int(fields[2]),
+                                int(fields[3])))
+    return items
+
+
+def ledger_key(domain, kind="d", prefix="ondemand"):
+    """Return the memcached key of domain's entry (kind "d") or release time (kind "r").
+
+    Only the plain form "PREFIX:KIND:DOMAIN" is built. Names too long for it
+    get a hashed key, which this function does not compute.
+    """
+    key = f"{prefix}:{kind}:{domain}"
+    if len(key) > 250:
+        raise ValueError(f"{domain} is too long for the plain key form")
+    return key
+
+
+def read_ledger_entry(port, domain, prefix="ondemand"):
+    """Return the LedgerItems of domain's entry on the server at port, or None when it has no entry."""
+    value = memcached_get(port, ledger_key(domain, "d", prefix))
+    return None if value is None else parse_ledger_entry(value, domain)
+
+
+def ledger_pairs(items):
+    """Return the sorted (host, queue ID) pairs of LedgerItems, or None for None."""
+    if items is None:
+        return None
+    return sorted((item.host, item.queue_id) for item in items)
+
+
+class MxHost:
+    """One MX host of a test: a sendmail with FEATURE(`ondemand') and its own ondemand-milter.
+
+    Every host of an Environment shares its syslog capture and SMTP sink.
+    primary() wraps the Environment's own sendmail and milter, as
+    FeatureTestCase sets them up. create() adds another host in a
+    subdirectory of the Environment's, with its own queue, sockets and
+    port. Call its start(), and its stop() before the Environment closes.
+    """
+
+    def __init__(self, env, name, sendmail, milter):
+        self.env = env
+        self.name = name
+        self.sendmail = sendmail
+        self.milter = milter
+
+    @classmethod
+    def primary(cls, env, name="mx1"):
+        return cls(env, name, env.sendmail, env.milter)
+
+    @classmethod
+    def create(cls, env, name, domains, milter_config=None):
+        """Prepare another host in env.workdir/name, which shares env's syslog capture and sink.
+
+        Build its sendmail.cf while SENDMAIL_CF_DIR points at a
+        cf_overlay() tree, which has FEATURE(`ondemand').
+        """
+        workdir = os.path.join(env.workdir, name)
+        os.makedirs(workdir)
+        socketmap = os.path.join(workdir, "socketmap.sock")
+        config = {"Domain": list(domains),
+                  "SendmailConfig": os.path.join(workdir, "sendmail.cf"),
+                  "SocketMap": f"unix:{socketmap}",
+                  "ControlSocket": os.path.join(workdir, "control.sock")}
+        config.update(milter_config or {})
+        milter = Milter(workdir, config)
+        sendmail = Sendmail(
+            workdir, env.sink.port,
+            extra_mc=(f"FEATURE(`ondemand', `unix:{milter.socket_path}', "
+                      f"`unix:{socketmap}')dnl\n"))
+        return cls(env, name, sendmail, milter)
+
+    def start(self):
+        """Start the milter and sendmail, and wait for the milter's first index build."""
+        since = self.env.syslog.mark()
+        self.sendmail.write_config()
+        self.milter.start()
+        self.sendmail.start()
+        self.wait_for_milter(r"hold index built from the queue", since)
+        return self
+
+    def stop(self):
+        """Stop sendmail and the milter, and raise CheckerReport when the milter wrote a sanitizer or valgrind report."""
+        self.sendmail.stop()
+        self.milter.stop()
+        reports = self.milter.reports()
+        if reports:
+            raise CheckerReport(f"ondemand-milter of {self.name} wrote a "
+                                "sanitizer or valgrind report:\n"
+                                + "\n".join(reports))
+
+    @property
+    def host_id(self):
+        return self.milter.config["HostId"]
+
+    def wait_for_milter(self, pattern, since=0, timeout=WAIT_TIMEOUT):
+        """Wait for a syslog line of this host's ondemand-milter process and return (LogLine, re.Match)."""
+        return self.env.syslog.wait_for(pattern, timeout, since=since,
+                                        ident=MILTER_IDENT,
+                                        pid=self.milter.process.pid)
+
+    def milter_lines(self, pattern, since=0):
+        """Return the syslog lines of this host's ondemand-milter process that match pattern."""
+        return [line for line in self.env.syslog.find_all(
+                    pattern, since, ident=MILTER_IDENT)
+                if line.pid == self.milter.process.pid]
+
+    def wait_resynced(self, since=0, timeout=WAIT_TIMEOUT):
+        """Wait for the milter's "re-synced from the queue" line after log mark since."""
+        return self.wait_for_milter(r"^ledger: re-synced from the queue",
+                                    since, timeout)
+
+    def send(self, sender, recipients, data=None, **kwargs):
+        return send_message(self.sendmail.port, sender, recipients, data,
+                            **kwargs)
+
+    def etrn(self, argument):
+        return send_etrn(self.sendmail.port, argument)
+
+    def ctl(self, *arguments):
+        return ondemandctl(self.milter.config_path, *arguments)
+
+    def hold(self, recipient, domain, sender=SENDER):
+        """Send one message to recipient, check that this host held it, and return its queue ID.
+
+        Checks the 250 reply, the milter's hold line for domain and the hf
+        file. EnvironmentTestCase.assert_held checks more, on the primary
+        host only.
+        """
+        result = self.send(sender, [recipient])
+        queue_id = result.queue_id
+        if queue_id is None:
+            raise AssertionError(f"{self.name} did not accept a message to "
+                                 f"{recipient}: {result}")
+        line, _ = self.env.syslog.wait_for(
+            rf"^{re.escape(queue_id)}: action=hold ", ident=MILTER_IDENT,
+            pid=self.milter.process.pid)
+        if f" domain={domain} " not in line.message:
+            raise AssertionError(f"{self.name} held {queue_id} for another "
+                                 f"domain than {domain}: {line}")
+        if f"hf{queue_id}" not in self.sendmail.held_files():
+            raise AssertionError(f"{self.name} logged the hold of {queue_id} "
+                                 f"but its queue has no hf{queue_id}")
+        return queue_id
+
+    def held_queue_ids(self):
+        """Return the queue IDs that mailq -qQ lists on this host."""
+        return {entry.queue_id
+                for entry in self.sendmail.queue(quarantined=True)}
+
+    def wait_until_released(self, queue_ids, timeout=WAIT_TIMEOUT):
+        """Wait until each of queue_ids reached the sink and left this host's queue."""
+        deadline = time.monotonic() + timeout
+        for queue_id in queue_ids:
+            self.env.sink.wait_for_queue_id(
+                queue_id, max(0.1, deadline - time.monotonic()))
+            wait_until(lambda q=queue_id: f"hf{q}" not in
+                       self.sendmail.held_files(),
+                       max(0.1, deadline - time.monotonic()),
+                       description=f"{queue_id} to leave the queue of "
+                       f"{self.name}")
