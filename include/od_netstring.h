@@ -31,7 +31,7 @@ struct od_netstring {
 };
 
 /*
- * Parses the netstring at the start of data[0..length).  These are
+ * Parses the netstring that starts the length octets of data.  These are
  * INVALID: a payload longer than payload_max, a length without digits or
  * with more than OD_NETSTRING_DIGITS_MAX, a non-digit before the colon, a
  * missing comma after the payload and a NUL octet in the payload.  While

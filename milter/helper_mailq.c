@@ -191,6 +191,7 @@ parse_count(const char *text, size_t length, long long *value)
 static bool
 parse_section(struct od_mailq_parser *parser, const char *text, size_t length)
 {
+	const char *end = text + length;
 	const char *open = NULL;
 	const char *p;
 	const char *number;
@@ -210,15 +211,17 @@ parse_section(struct od_mailq_parser *parser, const char *text, size_t length)
 		continue;
 	if (!parse_count(number, (size_t)(p - number), &count))
 		return false;
-	length -= (size_t)(p - text);
-	if (starts_with(p, length, " requests"))
+	/* The line is a slice of the read buffer, so no NUL ends it. */
+	if (starts_with(p, (size_t)(end - p), " requests"))
 		p += 9;
-	else if (starts_with(p, length, " request"))
+	else if (starts_with(p, (size_t)(end - p), " request"))
 		p += 8;
 	else
 		return false;
+	if (p == end)
+		return false;
 	if (*p == ',') {
-		if (!starts_with(p, strlen(p), ", only "))
+		if (!starts_with(p, (size_t)(end - p), ", only "))
 			return false;
 		parser->cut_short = true;
 	} else if (*p != ')') {

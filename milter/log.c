@@ -46,6 +46,10 @@ od_log_debug_level(void)
 
 static void
 log_stderr_line(const char *format, va_list args)
+    __attribute__((format(printf, 1, 0)));
+
+static void
+log_stderr_line(const char *format, va_list args)
 {
 	char line[2048];
 

@@ -191,6 +191,20 @@ mark_line(struct cf_doc *doc, size_t index, const char *prefix)
 	return true;
 }
 
+/*
+ * Returns the ending for a last line that had none and gets lines after
+ * it.  A text that ends in CR gets CR LF, because CR and a plain LF would
+ * read back as one CR LF ending, and the CR would be lost to the text and
+ * to cf_revert().
+ */
+static enum cf_eol
+added_ending(const struct cf_line *line, enum cf_eol main_eol)
+{
+	if (line->len > 0 && line->text[line->len - 1] == '\r')
+		return CF_EOL_CRLF;
+	return main_eol;
+}
+
 static bool
 apply_edit(struct cf_doc *doc, const struct edit *edit, enum cf_eol main_eol)
 {
@@ -210,7 +224,8 @@ apply_edit(struct cf_doc *doc, const struct edit *edit, enum cf_eol main_eol)
 		 * cf_revert(). */
 		eol = doc->lines[last].eol;
 		if (eol == CF_EOL_NONE)
-			doc->lines[last].eol = main_eol;
+			doc->lines[last].eol = added_ending(&doc->lines[last],
+			    main_eol);
 		for (size_t i = edit->span.line; i <= last; i++)
 			if (!mark_line(doc, i, MARK_WAS))
 				return false;
@@ -224,7 +239,8 @@ apply_edit(struct cf_doc *doc, const struct edit *edit, enum cf_eol main_eol)
 		    "\"ondemand-cf --revert\" removes them";
 
 		if (at > 0 && doc->lines[at - 1].eol == CF_EOL_NONE) {
-			doc->lines[at - 1].eol = main_eol;
+			doc->lines[at - 1].eol = added_ending(
+			    &doc->lines[at - 1], main_eol);
 			end_eol = CF_EOL_NONE;
 		}
 		if (!cf_doc_insert(doc, at++, begin, strlen(begin), main_eol))
@@ -408,6 +424,10 @@ plan_input_filters(const struct cf_doc *doc, const struct cf_scan *scan,
 		end--;
 	text[end] = '\0';
 	separator = list_separator(text + value_at);
+	/* Without a value, "O InputMailFilters" needs its "=" before ours. */
+	if (text[value_at] == '\0' && long_form &&
+	    (value_at == 0 || text[value_at - 1] != '='))
+		separator = "=";
 	size = end + strlen(separator) + strlen(CF_FILTER_NAME) + 1;
 	line = malloc(size);
 	if (line == NULL) {

@@ -114,6 +114,14 @@ cf_revert(struct cf_doc *doc, struct cf_report *report, char *error,
 			i++;
 		}
 	}
+	/*
+	 * A marker with nothing after it on a last line without an ending
+	 * (only a hand edit makes one) restores a line of no octets at all.
+	 * Reading the file back has no such line, so drop it here too.
+	 */
+	if (out.count > 0 && out.lines[out.count - 1].len == 0 &&
+	    out.lines[out.count - 1].eol == CF_EOL_NONE)
+		cf_doc_remove(&out, out.count - 1, 1);
 	cf_doc_free(doc);
 	*doc = out;
 	return CF_OK;

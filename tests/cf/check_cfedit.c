@@ -637,6 +637,37 @@ START_TEST(patch_last_line_without_ending)
 }
 END_TEST
 
+START_TEST(patch_last_line_ending_in_cr)
+{
+	/*
+	 * Found by fuzz-cf: a last line "Mlocal,\r" without a newline got a
+	 * plain LF, which reads back as a CR LF ending, so the CR was lost.
+	 */
+	const char *input = "S0\nR$+<@$=w>\nMlocal,\r";
+	const char *expected = "S0\n#ondemand-cf:off R$+<@$=w>\n"
+	    "Mlocal,\r\r\n"
+	    BLOCK_BEGIN
+	    "O DeliveryMode=queueonly\n"
+	    "O InputMailFilters=ondemand\n"
+	    FILTER_LINE
+	    "#ondemand-cf:end";
+
+	assert_patch(input, &no_hook_options, expected);
+	/*
+	 * The replaced line is the last one here.  Its replacement takes the
+	 * CR LF ending that the block after it gave the old line.
+	 */
+	assert_patch("S0\nSParse1\nMlocal, A=x\nO DeliveryMode=b\r",
+	    &no_hook_options, "S0\nSParse1\nMlocal, A=x\n"
+	    "#ondemand-cf:was O DeliveryMode=b\r\r\n"
+	    "O DeliveryMode=queueonly\r\n"
+	    BLOCK_BEGIN
+	    "O InputMailFilters=ondemand\n"
+	    FILTER_LINE
+	    "#ondemand-cf:end");
+}
+END_TEST
+
 START_TEST(patch_rejects_structure_errors)
 {
 	ck_assert_str_eq(patch_error("O DeliveryMode=b\nMlocal, A=x\n",
@@ -658,6 +689,47 @@ START_TEST(patch_rejects_structure_errors)
 	    "line (each line starts with one of the commands C D E F H K M O "
 	    "P Q R S T V X, with # for a comment, or with white space to "
 	    "continue a line); check that this is the sendmail.cf file");
+}
+END_TEST
+
+START_TEST(patch_adds_equals_to_empty_filters)
+{
+	/* A valueless "O InputMailFilters" needs "=" before the filter. */
+	const char *input = "S0\nSParse1\nO InputMailFilters\nMlocal, A=x\n";
+	const char *expected = "S0\nSParse1\n"
+	    "#ondemand-cf:was O InputMailFilters\n"
+	    "O InputMailFilters=ondemand\n"
+	    "Mlocal, A=x\n"
+	    BLOCK_BEGIN
+	    "O DeliveryMode=queueonly\n"
+	    FILTER_LINE
+	    "#ondemand-cf:end\n";
+
+	assert_patch(input, &no_hook_options, expected);
+}
+END_TEST
+
+START_TEST(revert_drops_empty_last_line)
+{
+	/*
+	 * Found by fuzz-cf: "#ondemand-cf:off " as the last line without a
+	 * newline restored a line of no octets, which the file does not have
+	 * when it is read back.
+	 */
+	struct cf_report report = { { 0 }, { 0 } };
+	struct cf_doc doc;
+	char error[512] = "";
+	char *text;
+
+	parse(&doc, "S0\nMlocal\n#ondemand-cf:off ");
+	ck_assert_int_eq(cf_revert(&doc, &report, error, sizeof(error)),
+	    CF_OK);
+	ck_assert_uint_eq(doc.count, 2);
+	text = join(&doc);
+	ck_assert_str_eq(text, "S0\nMlocal\n");
+	free(text);
+	cf_doc_free(&doc);
+	cf_report_free(&report);
 }
 END_TEST
 
@@ -910,7 +982,10 @@ cfedit_suite(void)
 	tcase_add_test(patch, patch_comments_continued_rule);
 	tcase_add_test(patch, patch_keeps_crlf);
 	tcase_add_test(patch, patch_last_line_without_ending);
+	tcase_add_test(patch, patch_last_line_ending_in_cr);
 	tcase_add_test(patch, patch_rejects_structure_errors);
+	tcase_add_test(patch, patch_adds_equals_to_empty_filters);
+	tcase_add_test(patch, revert_drops_empty_last_line);
 	tcase_add_test(patch, revert_rejects_damaged_markers);
 	tcase_add_test(patch, update_changes_options_of_patched_file);
 	tcase_add_test(patch, update_round_trips_random_files);

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "od_helper_proto.h"
 
@@ -933,6 +935,56 @@ START_TEST(parsers_survive_random_input)
 }
 END_TEST
 
+/*
+ * The release helper hands od_mailq_line a slice of its read buffer with
+ * no NUL after it.  The line is copied to the end of a page whose next page
+ * cannot be read, so a read past the line fails even without ASan.  Found
+ * by fuzz-mailq: the ", only N printed" check ran strlen on the line.
+ */
+START_TEST(mailq_line_read_within_length)
+{
+	static const char *const lines[] = {
+		"\t\t/var/spool/mqueue/q1 (2 requests, only 1 printed)",
+		"/var/spool/mqueue/q2 is empty",
+		"\t\t/var/spool/mqueue/q3 (1 request)",
+		"6B4KakNA031584X    -1 Fri Dec  4 20:36 <>",
+		"     QUARANTINE: ondemand [example.test]",
+		"\t\tTotal requests: 3",
+	};
+	long page = sysconf(_SC_PAGESIZE);
+	struct od_mailq_parser parser;
+	struct od_mailq_item entry;
+	size_t i, reported = 0;
+	char *pages;
+
+	pages = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(pages != MAP_FAILED);
+	ck_assert_int_eq(mprotect(pages + page, (size_t)page, PROT_NONE), 0);
+
+	od_mailq_init(&parser, SAMPLE_NOW);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		size_t length = strlen(lines[i]);
+		char *line = pages + page - length;
+
+		memcpy(line, lines[i], length);
+		if (od_mailq_line(&parser, line, length, &entry))
+			reported++;
+	}
+	ck_assert(parser.cut_short);
+	ck_assert_int_eq(parser.announced, 3);
+	ck_assert_int_eq(parser.seen, 1);
+	ck_assert_int_eq(parser.total, 3);
+	ck_assert_uint_eq(parser.unknown_lines, 0);
+	ck_assert_uint_eq(reported, 1);
+	ck_assert_str_eq(entry.item.queue_id, "6B4KakNA031584");
+	ck_assert_int_eq(entry.marker, 'X');
+	ck_assert_str_eq(entry.directory, "/var/spool/mqueue/q3");
+	ck_assert_str_eq(entry.item.reason, "ondemand [example.test]");
+	munmap(pages, 2 * (size_t)page);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -972,6 +1024,7 @@ main(void)
 	tcase_add_test(mailq, mailq_parses_synthetic_cases);
 	tcase_add_test(mailq, queue_file_reason_found);
 	tcase_add_test(mailq, parsers_survive_random_input);
+	tcase_add_test(mailq, mailq_line_read_within_length);
 	suite_add_tcase(suite, request);
 	suite_add_tcase(suite, reply);
 	suite_add_tcase(suite, mailq);
