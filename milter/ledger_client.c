@@ -290,6 +290,25 @@ mark_incomplete_locked(const char *domain, const char *why)
 	od_strlcpy(grown[L.incomplete_count++], domain, OD_DOMAIN_SIZE);
 }
 
+/*
+ * Writes text (and frees it) over the value read with cas, or adds it when
+ * the key did not exist.  A lost race answers DATA_EXISTS or NOTSTORED.
+ */
+static memcached_return_t
+store_locked(const char *key, char *text, size_t length, bool exists,
+    uint64_t cas)
+{
+	memcached_return_t rc;
+
+	if (exists)
+		rc = memcached_cas(L.mc, key, strlen(key), text, length, 0, 0,
+		    cas);
+	else
+		rc = memcached_add(L.mc, key, strlen(key), text, length, 0, 0);
+	free(text);
+	return rc;
+}
+
 typedef bool (*entry_change)(struct od_ledger_entry *, const void *);
 
 /*
@@ -349,13 +368,7 @@ update_entry_locked(const char *domain, entry_change change,
 			return false;
 		}
 		od_ledger_entry_clear(&entry);
-		if (exists)
-			rc = memcached_cas(L.mc, key, strlen(key), text,
-			    text_length, 0, 0, cas);
-		else
-			rc = memcached_add(L.mc, key, strlen(key), text,
-			    text_length, 0, 0);
-		free(text);
+		rc = store_locked(key, text, text_length, exists, cas);
 		if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED) {
 			*created = !exists;
 			return true;
@@ -435,13 +448,7 @@ list_domain_locked(const char *domain)
 		free(names);
 		if (text == NULL)
 			return;
-		if (exists)
-			rc = memcached_cas(L.mc, key, strlen(key), text,
-			    text_length, 0, 0, cas);
-		else
-			rc = memcached_add(L.mc, key, strlen(key), text,
-			    text_length, 0, 0);
-		free(text);
+		rc = store_locked(key, text, text_length, exists, cas);
 		if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED)
 			return;
 		if (rc != MEMCACHED_DATA_EXISTS && rc != MEMCACHED_NOTSTORED &&
