@@ -52,9 +52,11 @@ SENDMAIL_CF_DIR = os.environ.get("ONDEMAND_SENDMAIL_CF_DIR",
                                  "/usr/share/sendmail/cf")
 TOOL_PATH = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin:/usr/lib"
 
-# ONDEMAND_VALGRIND=1 runs ondemand-milter under valgrind's memcheck, which
-# slows it down many times, so each wait gets a longer default limit.
-VALGRIND_REQUESTED = os.environ.get("ONDEMAND_VALGRIND") == "1"
+# ONDEMAND_VALGRIND=1 (any value but empty, 0 or no) runs ondemand-milter
+# under valgrind's memcheck, which slows it down many times, so each wait
+# gets a longer default limit.
+VALGRIND_REQUESTED = os.environ.get("ONDEMAND_VALGRIND", "") not in (
+    "", "0", "no")
 WAIT_TIMEOUT = float(os.environ.get("ONDEMAND_E2E_TIMEOUT",
                                     "30" if VALGRIND_REQUESTED else "10"))
 # The exit status that valgrind gives ondemand-milter after an error or a
