@@ -12,7 +12,8 @@
  * Entries change by read, modify and compare-and-swap (memcached's "gets"
  * and "cas"), retried when another writer came first.  Concurrent holds and
  * releases on any number of threads and hosts therefore keep each other's
- * lines; a writer that loses 32 times in a row marks the domain incomplete.
+ * lines.  A writer that loses 32 times in a row marks the domain
+ * incomplete.
  */
 
 #include "config.h"
@@ -292,7 +293,7 @@ mark_incomplete_locked(const char *domain, const char *why)
 
 /*
  * Writes text (and frees it) over the value read with cas, or adds it when
- * the key did not exist.  A lost race answers DATA_EXISTS or NOTSTORED.
+ * the key did not exist.  A lost race returns DATA_EXISTS or NOTSTORED.
  */
 static memcached_return_t
 store_locked(const char *key, char *text, size_t length, bool exists,
@@ -1016,7 +1017,7 @@ poll_releases(void)
 	free(rows);
 }
 
-/* Asks one failed server whether it answers again. */
+/* Returns whether one failed server responds again. */
 static bool
 probe(const struct server_state *state)
 {
@@ -1120,7 +1121,7 @@ compare_servers(const void *a, const void *b)
 
 /*
  * Creates a libmemcached handle for L.servers.  A handle is made anew when
- * a failed server answers again, because libmemcached keeps its own record
+ * a failed server responds again, because libmemcached keeps its own record
  * of dead servers, and that record would fail the next request.
  */
 static memcached_st *
