@@ -35,7 +35,6 @@ import difflib
 import json
 import multiprocessing
 import os
-import platform
 import re
 import smtplib
 import statistics
@@ -90,7 +89,7 @@ FILTER_CF_LINE = re.compile(
 
 def read_stat_fields(pid):
     """Return the fields of /proc/PID/stat after the command name, from field 3 (state) on."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+    with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
         text = stat.read()
     # The command name is in brackets and may contain spaces.
     return text[text.rindex(")") + 2:].split()
@@ -156,7 +155,7 @@ def machine_cpu_seconds():
 
 
 def own_cpu_seconds():
-    """Return the CPU time of this process: the harness's sink and syslog threads."""
+    """Return the CPU time of this process, whose threads run the harness's sink and syslog capture."""
     times = os.times()
     return times.user + times.system
 
@@ -230,7 +229,8 @@ def python_body(size):
 
 def python_session(port, numbers, options, held_percent, results, lock):
     body = python_body(options.body_bytes)
-    accepted = failed = 0
+    accepted = {True: 0, False: 0}
+    failed = 0
     codes = {}
     client = None
     on_connection = 0
@@ -247,7 +247,7 @@ def python_session(port, numbers, options, held_percent, results, lock):
                 on_connection = 0
             client.sendmail(SENDER, [recipient],
                             python_message(number, recipient, body))
-            accepted += 1
+            accepted[held] += 1
         except (smtplib.SMTPException, OSError) as error:
             failed += 1
             code = getattr(error, "smtp_code", 0)
@@ -266,7 +266,9 @@ def python_session(port, numbers, options, held_percent, results, lock):
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()
     with lock:
-        results["accepted"] += accepted
+        results["accepted_held"] += accepted[True]
+        results["accepted_normal"] += accepted[False]
+        results["accepted"] += accepted[True] + accepted[False]
         results["failed"] += failed
         for code, count in codes.items():
             results["failure_codes"][code] = (
@@ -275,7 +277,8 @@ def python_session(port, numbers, options, held_percent, results, lock):
 
 def python_driver_process(port, options, messages, held_percent, pipe):
     """Send the load with smtplib threads, in a forked process, and send back the results."""
-    results = {"accepted": 0, "failed": 0, "failure_codes": {}}
+    results = {"accepted": 0, "accepted_held": 0, "accepted_normal": 0,
+               "failed": 0, "failure_codes": {}}
     lock = threading.Lock()
     sessions = min(options.sessions, messages)
     started = time.monotonic()
@@ -313,7 +316,13 @@ def run_python_driver(port, options, messages, held_percent):
         child.join()
         raise BenchFailure(f"the Python driver did not finish "
                            f"{messages} messages within {options.timeout:g} s")
-    results = receiver.recv()
+    try:
+        results = receiver.recv()
+    except EOFError:
+        child.join()
+        raise BenchFailure(f"the Python driver exited with "
+                           f"{child.exitcode} before it sent its "
+                           f"results") from None
     child.join()
     failures = ", ".join(f"{code or 'no reply'}: {count}" for code, count
                          in sorted(results["failure_codes"].items()))
@@ -335,12 +344,12 @@ def run_driver(port, options, messages, held_percent):
 class Target:
     """One sendmail daemon under load: the one with the filter or the one without.
 
-    Its queue is never emptied during a benchmark. Removing the queue files
-    between runs, or renaming them to another directory, made sendmail's
-    next run cost about twice the CPU time per message for several runs
-    (ext4 on this machine; the cause was not found), which would swamp the
-    filter's cost. So the queues grow, and the milter's hold index with
-    them, by the held share of every run.
+    Its queue is never emptied during a benchmark. On the ext4 file system
+    of the machine in docs/PERFORMANCE.md, removing the queue files between
+    runs, or renaming them to another directory, made sendmail's next runs
+    cost about twice the CPU time per message, which would swamp the
+    filter's cost. The cause was not found. So the queues grow, and the
+    milter's hold index with them, by the held share of every run.
     """
 
     def __init__(self, name, sendmail, milter=None):
@@ -550,7 +559,7 @@ def run_throughput(options):
                                "the filter's lines; see above")
         targets = [Target("with filter", env.sendmail, env.milter),
                    Target("without filter", plain)]
-        log(DELIVERY_REASON)
+        print(textwrap.fill(DELIVERY_REASON, 79))
         if options.warmup:
             log(f"warm-up: {options.warmup} messages to each daemon, not "
                 f"counted")
@@ -616,9 +625,10 @@ def release_held(env, held, timeout, attempts=5):
     """ETRN the on-demand domain until its `held` messages are delivered, and return the ETRNs sent.
 
     The harness gives sendmail a host status directory. A delivery that
-    finds the sink's status file locked by a parallel release run then
-    defers its message and logs "stat=Deferred" with no reason (seen with
-    strace on sendmail 8.17.1.9). The message stays held, and the next
+    finds the sink's status file locked by another delivery defers its
+    message and logs "stat=Deferred" with no reason: strace showed this for
+    parallel background deliveries of sendmail 8.17.1.9. Parallel release
+    runs can meet the same lock. Such a message stays held, and the next
     ETRN delivers it, as it would for an operator.
     """
     for attempt in range(1, attempts + 1):
@@ -667,11 +677,9 @@ def print_soak(samples):
     print(textwrap.fill(
         "held: messages held after the round. ETRNs: ETRNs sent to release "
         "them (0: no release in this round). RssAnon: the part of VmRSS "
-        "that is "
-        "not mapped from files, mostly the heap. fds: open file "
-        "descriptors of "
-        "ondemand-milter. helper KiB: VmRSS of the release helper. load: "
-        "1-minute load average.", 79))
+        "that is not mapped from files, mostly the heap. fds: open file "
+        "descriptors of ondemand-milter. helper KiB: VmRSS of the release "
+        "helper. load: 1-minute load average.", 79))
 
 
 def slope_per_10000(points):
@@ -747,7 +755,8 @@ def run_soak(options):
 def summarize_soak(samples, options):
     """Print whether VmRSS grew after warm-up, comparing samples taken with nothing held."""
     released = [sample for sample in samples
-                if sample["held"] == 0 and sample["round"] > options.warmup_rounds]
+                if sample["held"] == 0
+                and sample["round"] > options.warmup_rounds]
     print()
     if len(released) < 2:
         print("not enough rounds after warm-up with nothing held to judge "
@@ -755,14 +764,15 @@ def summarize_soak(samples, options):
         return {"verdict": "not measured"}
     first, last = released[0], released[-1]
     growth = last["rss_kib"] - first["rss_kib"]
+    verdict = "grows" if growth > RSS_GROWTH_LIMIT_KIB else "flat"
+
     points = [(sample["messages"], sample["rss_kib"]) for sample in released]
     slope = slope_per_10000(points)
     # A heap that levels off has a smaller slope in the second half.
     half = len(points) // 2
     slope_first_half = slope_per_10000(points[:half + 1])
     slope_second_half = slope_per_10000(points[half:])
-    grows = growth > RSS_GROWTH_LIMIT_KIB
-    verdict = "grows" if grows else "flat"
+
     print(f"VmRSS after warm-up (round {first['round']}, {first['messages']} "
           f"messages): {first['rss_kib']} KiB; at the end (round "
           f"{last['round']}, {last['messages']} messages): "
@@ -770,10 +780,11 @@ def summarize_soak(samples, options):
           f"{max(sample['rss_kib'] for sample in released)} KiB")
     print(f"growth {growth:+d} KiB (limit {RSS_GROWTH_LIMIT_KIB} KiB): "
           f"VmRSS {verdict}")
+    halves = (f" ({slope_first_half:+.0f} in the first half, "
+              f"{slope_second_half:+.0f} in the second)"
+              if len(points) >= 4 else "")
     print(f"least-squares slope over the {len(released)} samples with "
-          f"nothing held: {slope:+.0f} KiB per 10,000 messages "
-          f"({slope_first_half:+.0f} in the first half, "
-          f"{slope_second_half:+.0f} in the second)")
+          f"nothing held: {slope:+.0f} KiB per 10,000 messages{halves}")
     print(f"threads {first['threads']} -> {last['threads']}, open files "
           f"{first['fds']} -> {last['fds']}")
     return {"warmed_up_kib": first["rss_kib"], "end_kib": last["rss_kib"],

@@ -25,9 +25,10 @@ bench-release: milter/ondemand-milter
 .PHONY: bench-release
 
 # Messages per second through sendmail with and without the filter, in
-# alternating runs (about 5 minutes by default), and a soak of at least
-# 10,000 messages that records the daemon's resident memory (about 3
-# minutes). BENCH_ARGS passes options; --help lists them.
+# alternating runs, and a soak of 20,000 messages that records the daemon's
+# resident memory. On an idle 2-CPU machine they take about 2 minutes and
+# under a minute; a busy machine adds up to 60 s of waiting before each
+# throughput run. BENCH_ARGS passes options; --help lists them.
 bench-throughput: milter/ondemand-milter tests/bench/smtp-load
 	$(AM_TESTS_ENVIRONMENT) $(PYTHON3) \
 		$(srcdir)/tests/bench/load_bench.py throughput $(BENCH_ARGS)
