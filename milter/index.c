@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,13 @@ struct od_index {
 	struct slot *slots;
 	size_t count;
 	size_t capacity;
+	/*
+	 * Open addressing over the slots by queue ID, so that a hold does not
+	 * compare its ID with every held message: a slot number plus one, or
+	 * 0 for an empty bucket.  Remade whenever the slots move.
+	 */
+	size_t *buckets;
+	size_t bucket_count;		/* a power of 2, above 2 * capacity */
 	unsigned long long generation;
 	bool complete;
 	time_t last_rebuild;
@@ -47,8 +55,11 @@ od_index_free(struct od_index *index)
 		return;
 	pthread_mutex_destroy(&index->lock);
 	free(index->slots);
+	free(index->buckets);
 	free(index);
 }
+
+static bool rehash_locked(struct od_index *index);
 
 static bool
 reserve_locked(struct od_index *index, size_t needed)
@@ -66,7 +77,7 @@ reserve_locked(struct od_index *index, size_t needed)
 		return false;
 	index->slots = slots;
 	index->capacity = capacity;
-	return true;
+	return rehash_locked(index);
 }
 
 static int
@@ -85,14 +96,64 @@ compare_id_to_slot(const void *key, const void *element)
 	return strcmp(key, slot->entry.queue_id);
 }
 
+/* FNV-1a: queue IDs are short, and sendmail makes them unique. */
+static size_t
+hash_id(const char *queue_id)
+{
+	uint64_t hash = 14695981039346656037ULL;
+
+	for (; *queue_id != '\0'; queue_id++) {
+		hash ^= (unsigned char)*queue_id;
+		hash *= 1099511628211ULL;
+	}
+	return (size_t)hash;
+}
+
+static void
+insert_bucket_locked(struct od_index *index, size_t slot)
+{
+	size_t mask = index->bucket_count - 1;
+	size_t at = hash_id(index->slots[slot].entry.queue_id) & mask;
+
+	while (index->buckets[at] != 0)
+		at = (at + 1) & mask;
+	index->buckets[at] = slot + 1;
+}
+
+/* Remakes the buckets for the current slots.  Returns false without memory. */
+static bool
+rehash_locked(struct od_index *index)
+{
+	size_t wanted = 128, i;
+	size_t *buckets;
+
+	while (wanted < 2 * index->capacity + 2)
+		wanted *= 2;
+	buckets = calloc(wanted, sizeof(*buckets));
+	if (buckets == NULL)
+		return false;
+	free(index->buckets);
+	index->buckets = buckets;
+	index->bucket_count = wanted;
+	for (i = 0; i < index->count; i++)
+		insert_bucket_locked(index, i);
+	return true;
+}
+
 static size_t
 find_locked(const struct od_index *index, const char *queue_id)
 {
-	size_t i;
+	size_t mask, at;
 
-	for (i = 0; i < index->count; i++) {
-		if (strcmp(index->slots[i].entry.queue_id, queue_id) == 0)
-			return i;
+	if (index->buckets == NULL)
+		return (size_t)-1;
+	mask = index->bucket_count - 1;
+	for (at = hash_id(queue_id) & mask; index->buckets[at] != 0;
+	    at = (at + 1) & mask) {
+		size_t slot = index->buckets[at] - 1;
+
+		if (strcmp(index->slots[slot].entry.queue_id, queue_id) == 0)
+			return slot;
 	}
 	return (size_t)-1;
 }
@@ -107,8 +168,11 @@ od_index_add(struct od_index *index, const struct od_index_entry *entry)
 	at = find_locked(index, entry->queue_id);
 	if (at == (size_t)-1) {
 		ok = reserve_locked(index, index->count + 1);
-		if (ok)
+		if (ok) {
 			at = index->count++;
+			index->slots[at].entry = *entry;
+			insert_bucket_locked(index, at);
+		}
 	}
 	if (ok) {
 		index->slots[at].entry = *entry;
@@ -183,6 +247,8 @@ od_index_rebuild(struct od_index *index, const struct od_index_entry *entries,
 	index->slots = slots;
 	index->count = kept;
 	index->capacity = allocated;
+	if (!rehash_locked(index))
+		index->complete = false;
 	index->complete = true;
 	index->last_rebuild = time(NULL);
 	pthread_mutex_unlock(&index->lock);
@@ -337,8 +403,11 @@ od_index_remove(struct od_index *index, const char *queue_id)
 
 	pthread_mutex_lock(&index->lock);
 	at = find_locked(index, queue_id);
-	if (at != (size_t)-1)
+	if (at != (size_t)-1) {
 		index->slots[at] = index->slots[--index->count];
+		if (!rehash_locked(index))
+			index->complete = false;
+	}
 	pthread_mutex_unlock(&index->lock);
 	return at != (size_t)-1;
 }

@@ -333,6 +333,38 @@ START_TEST(index_rebuild_keeps_new_holds)
 }
 END_TEST
 
+/* Thousands of holds: lookups stay right as the buckets grow and move. */
+START_TEST(index_many_entries)
+{
+	struct od_index *index = od_index_new();
+	struct od_index_entry entry;
+	char id[32];
+	size_t i;
+
+	for (i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "ID%010zu", i);
+		entry = make_entry(id, "example.test", (time_t)i);
+		ck_assert(od_index_add(index, &entry));
+	}
+	/* Adding an ID again replaces its entry. */
+	entry = make_entry("ID0000000007", "example.test", 99999);
+	ck_assert(od_index_add(index, &entry));
+	for (i = 0; i < 5000; i += 2) {
+		snprintf(id, sizeof(id), "ID%010zu", i);
+		ck_assert(od_index_remove(index, id));
+	}
+	for (i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "ID%010zu", i);
+		ck_assert_msg(od_index_find(index, id, &entry) == (i % 2 == 1),
+		    "%s", id);
+		if (i % 2 == 1)
+			ck_assert_int_eq(entry.held_at,
+			    i == 7 ? 99999 : (time_t)i);
+	}
+	od_index_free(index);
+}
+END_TEST
+
 START_TEST(index_status_rows)
 {
 	struct od_index *index = od_index_new();
@@ -390,6 +422,7 @@ main(void)
 	tcase_add_test(etrn, network_parse_and_match);
 	tcase_add_test(index, index_select_by_domain);
 	tcase_add_test(index, index_rebuild_keeps_new_holds);
+	tcase_add_test(index, index_many_entries);
 	tcase_add_test(index, index_status_rows);
 	tcase_add_test(index, domain_within_labels);
 	suite_add_tcase(suite, etrn);
