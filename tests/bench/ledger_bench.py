@@ -76,7 +76,7 @@ sys.path.insert(0, BENCH_DIR)
 
 import odtest  # noqa: E402
 import release_bench  # noqa: E402
-from release_bench import BenchFailure, log  # noqa: E402
+from release_bench import BenchFailure, log, positive  # noqa: E402
 
 HOST_ID = "mx1.ledger-bench.test"
 SENDER = "bench@client.test"
@@ -907,17 +907,9 @@ def print_hold_costs(hold_costs):
                   f"{rates['plain']:.0f} without")
 
 
-def cpu_model():
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return "unknown"
-
-
 def machine_description():
     machine = release_bench.machine_description()
-    machine["cpu_model"] = cpu_model()
+    machine["cpu_model"] = release_bench.cpu_model()
     with open("/proc/version", encoding="utf-8") as version:
         machine["kernel_version"] = version.read().strip()
     detect = odtest.find_tool("systemd-detect-virt")
@@ -935,18 +927,6 @@ def machine_description():
 
 # ---------------------------------------------------------------------------
 # Command line
-
-
-def positive(text):
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid number {text!r}: expected a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"invalid number {text!r}: expected 1 or more")
-    return value
 
 
 def not_negative(text):
@@ -1101,13 +1081,7 @@ def main():
     odtest.check_prerequisites()
     if odtest.find_tool("memcached") is None:
         odtest.skip("memcached not found (install memcached)")
-    try:
-        odtest.enter_namespace()
-    except odtest.HarnessError as error:
-        print(f"error: cannot set up the private test namespace: {error}",
-              file=sys.stderr)
-        sys.exit(odtest.EXIT_HARD_ERROR)
-    odtest.install_signal_handlers()
+    odtest.enter_namespace_or_exit()
 
     machine = machine_description()
     log(f"machine: {machine}")

@@ -52,7 +52,7 @@ sys.path.insert(0, BENCH_DIR)
 
 import odtest  # noqa: E402
 import release_bench  # noqa: E402
-from release_bench import BenchFailure, log  # noqa: E402
+from release_bench import BenchFailure, log, positive  # noqa: E402
 
 HELD_DOMAIN = "ondemand-load.test"
 NORMAL_DOMAIN = "normal-load.test"
@@ -797,14 +797,6 @@ def summarize_soak(samples, options):
 # Command line and machine
 
 
-def cpu_model():
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return "unknown"
-
-
 def virtualization():
     """Return what systemd-detect-virt reports, and gVisor when /proc/version names it."""
     parts = []
@@ -822,20 +814,9 @@ def virtualization():
 
 def machine_description():
     machine = release_bench.machine_description()
-    machine.update(cpu_model=cpu_model(), virtualization=virtualization())
+    machine.update(cpu_model=release_bench.cpu_model(),
+                   virtualization=virtualization())
     return machine
-
-
-def positive(text):
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid number {text!r}: expected a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"invalid number {text!r}: expected 1 or more")
-    return value
 
 
 def percent(text):
@@ -930,13 +911,7 @@ def parse_arguments(argv):
 def main():
     options = parse_arguments(sys.argv[1:])
     odtest.check_prerequisites()
-    try:
-        odtest.enter_namespace()
-    except odtest.HarnessError as error:
-        print(f"error: cannot set up the private test namespace: {error}",
-              file=sys.stderr)
-        sys.exit(odtest.EXIT_HARD_ERROR)
-    odtest.install_signal_handlers()
+    odtest.enter_namespace_or_exit()
 
     machine = machine_description()
     log(f"machine: {machine}")

@@ -578,6 +578,14 @@ def sendmail_version():
     return match.group(1) if match else "unknown"
 
 
+def cpu_model():
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return "unknown"
+
+
 def machine_description():
     with open("/proc/meminfo", encoding="ascii") as meminfo:
         total_kb = int(meminfo.readline().split()[1])
@@ -591,6 +599,18 @@ def machine_description():
 
 # ---------------------------------------------------------------------------
 # Command line
+
+
+def positive(text):
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid number {text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid number {text!r}: expected 1 or more")
+    return value
 
 
 def size_list(text):
@@ -666,13 +686,7 @@ def parse_arguments(argv):
 def main():
     options = parse_arguments(sys.argv[1:])
     odtest.check_prerequisites()
-    try:
-        odtest.enter_namespace()
-    except odtest.HarnessError as error:
-        print(f"error: cannot set up the private test namespace: {error}",
-              file=sys.stderr)
-        sys.exit(odtest.EXIT_HARD_ERROR)
-    odtest.install_signal_handlers()
+    odtest.enter_namespace_or_exit()
 
     machine = machine_description()
     log(f"machine: {machine}")

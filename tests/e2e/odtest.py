@@ -259,13 +259,7 @@ def main(module="__main__"):
     failures, and 99 when the namespace cannot be set up.
     """
     check_prerequisites()
-    try:
-        enter_namespace()
-    except HarnessError as error:
-        print(f"error: cannot set up the private test namespace: {error}",
-              file=sys.stderr)
-        sys.exit(EXIT_HARD_ERROR)
-    install_signal_handlers()
+    enter_namespace_or_exit()
 
     program = unittest.main(module=module, exit=False, verbosity=2)
     result = program.result
@@ -274,6 +268,21 @@ def main(module="__main__"):
     if result.testsRun > 0 and len(result.skipped) == result.testsRun:
         sys.exit(EXIT_SKIP)
     sys.exit(0)
+
+
+def enter_namespace_or_exit():
+    """Enter the private test namespace and install the signal handlers.
+
+    Exits with EXIT_HARD_ERROR when the namespace cannot be set up. The
+    tests' main() and the benchmarks call it after check_prerequisites().
+    """
+    try:
+        enter_namespace()
+    except HarnessError as error:
+        print(f"error: cannot set up the private test namespace: {error}",
+              file=sys.stderr)
+        sys.exit(EXIT_HARD_ERROR)
+    install_signal_handlers()
 
 
 def install_signal_handlers():
