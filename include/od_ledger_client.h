@@ -2,16 +2,18 @@
 /*
  * The daemon's side of the shared hold ledger in memcached.
  *
- * Each hold adds this host's queue ID to the domain's entry; a release reads
- * the entry and delivers this host's share; a release asked on one host is
- * announced under the domain's release key, which the other hosts poll.
+ * Each hold adds this host's queue ID to the domain's entry.  A release
+ * reads the entry and delivers this host's share.  A release requested on
+ * one host is announced under the domain's release key, which the other
+ * hosts poll.
  *
  * The queue stays the source of truth.  memcached may lose anything at any
- * time, so the ledger only vouches for a domain when the server holding its
- * key is up, this host's mark key is present (it vanishes when memcached
- * restarts or is flushed) and no write for the domain has failed since the
- * last re-sync.  Otherwise a release selects by quarantine reason from the
- * queue, and the daemon re-syncs the ledger from its queue when it can.
+ * time, so the ledger only vouches for a domain when the server storing its
+ * key is up, this host's mark on that server is present (it vanishes when
+ * the server restarts or is flushed) and no write for the domain has failed
+ * since the last re-sync.  Otherwise a release selects by quarantine reason
+ * from the queue, and the daemon re-syncs the ledger from its queue when it
+ * can.
  * A memcached error never fails or delays mail beyond the configured
  * timeouts, and while a server is marked failed it is not asked at all.
  *

@@ -178,7 +178,7 @@ class ServerFailureTest(FleetTestCase):
         """Return (live, dead, domains on live, domains on dead).
 
         Each server carries its own mark of the host, so either server may
-        play the live one; live is the one with more of the domains' keys.
+        play the live one. live is the one with more of the domains' keys.
         """
         for server in self.memcached:
             odtest.wait_until(
