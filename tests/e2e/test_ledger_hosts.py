@@ -323,6 +323,21 @@ class ServerOrderTest(FleetTestCase):
         self.assert_no_ledger_errors()
 
 
+class DuplicateHostIdTest(FleetTestCase):
+    """Two hosts configured with one HostId would overwrite each other's lines."""
+
+    def ledger_config(self, host_number):
+        config = super().ledger_config(host_number)
+        config["HostId"] = "mx.ondemand.test"
+        return config
+
+    def test_duplicate_host_id_logged(self):
+        self.env.syslog.wait_for(
+            r"^ledger: another daemon wrote the mark of host ID "
+            r"mx\.ondemand\.test; give each MX host its own HostId",
+            ident=odtest.MILTER_IDENT)
+
+
 class FleetQuotaTest(FleetTestCase):
     """MaxHeldMessages counts the held messages of every host."""
 
