@@ -1351,7 +1351,9 @@ od_ledger_status(FILE *out)
 			add_host_rows(&entry, &rows, &row_count);
 		od_ledger_entry_clear(&entry);
 	}
-	qsort(rows, row_count, sizeof(*rows), compare_host_rows);
+	/* qsort must not get NULL, even with nothing to sort. */
+	if (row_count > 0)
+		qsort(rows, row_count, sizeof(*rows), compare_host_rows);
 	for (i = 0; i < row_count; i++)
 		fprintf(out, "host\t%s\t%s\t%zu\t%lld\t%lld\n", rows[i].domain,
 		    rows[i].host, rows[i].messages, rows[i].bytes,

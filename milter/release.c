@@ -520,13 +520,15 @@ run_ledger_job(struct job *job, unsigned runs)
 		return;
 	}
 	/* Sorted, so each ledger line finds its index entry in O(log n). */
-	qsort(local, local_count, sizeof(*local), compare_queue_ids);
+	if (local_count > 0)
+		qsort(local, local_count, sizeof(*local), compare_queue_ids);
 	for (i = 0; i < ledger.count; i++) {
 		struct od_index_entry *entry = &entries[count], *found;
 
 		if (strcmp(ledger.items[i].host, me) != 0)
 			continue;
-		found = bsearch(ledger.items[i].queue_id, local, local_count,
+		found = local_count == 0 ? NULL :
+		    bsearch(ledger.items[i].queue_id, local, local_count,
 		    sizeof(*local), compare_key_to_entry);
 		if (found != NULL) {
 			if (used[found - local])
