@@ -20,6 +20,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "e2e"))
+import odtest  # noqa: E402  (found through the path set just above)
+
 SRCDIR = os.path.abspath(os.environ.get("srcdir") or
                          os.path.join(os.path.dirname(__file__), "..", ".."))
 TESTS_DIR = os.path.join(SRCDIR, "tests", "cf")
@@ -161,9 +165,8 @@ def apply_unified_diff(original, diff):
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Return a port on 127.0.0.1 that no other test program will get."""
+    return odtest.free_port()
 
 
 def m4_overlay(workdir):

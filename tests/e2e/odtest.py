@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import email.message
 import email.utils
+import fcntl
 import os
 import pwd
 import random
@@ -325,20 +326,59 @@ def wait_until(predicate, timeout=WAIT_TIMEOUT, interval=0.02,
 TEST_PORT_RANGE = (20000, 29999)
 
 
-def free_port():
-    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+# Ports handed out by free_port() in this process. Each stays reserved,
+# through a lock on PORT_LOCK_DIR/PORT, until the process exits.
+_reserved_ports = {}
 
-    The port is drawn at random from TEST_PORT_RANGE. Asking the kernel for
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "ondemand-test-ports")
+
+
+def _reserve_port(port):
+    """Take the cross-process lock on port; return True when it is ours.
+
+    Test programs run in parallel (make -j), and a port that is only
+    checked free can be bound by another program before its user binds
+    it, or stay unbound on purpose (a customer's server that is down).
+    The lock is an flock on a file named after the port, which the kernel
+    drops when the process ends, however it ends.
+    """
+    try:
+        if not os.path.isdir(PORT_LOCK_DIR):
+            os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+            # Shared by every user that runs tests, like /tmp itself.
+            with contextlib.suppress(OSError):
+                os.chmod(PORT_LOCK_DIR, 0o1777)
+        descriptor = os.open(os.path.join(PORT_LOCK_DIR, str(port)),
+                             os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return False
+    _reserved_ports[port] = descriptor
+    return True
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that no other test program will get.
+
+    The port is drawn at random from TEST_PORT_RANGE, locked for this
+    process (see _reserve_port) and checked free. Asking the kernel for
     port 0 instead gave two tests running in parallel the same port: some
     kernels (gVisor's among them) hand out ephemeral ports in sequence, so
     a port released here went to the next test that asked.
     """
-    for _ in range(200):
+    for _ in range(500):
         port = random.randint(*TEST_PORT_RANGE)
+        if port in _reserved_ports or not _reserve_port(port):
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
+                # Keep the lock: the port is busy, so it is no use here.
                 continue
             return port
     raise HarnessError(f"no free TCP port on 127.0.0.1 in "
@@ -1259,7 +1299,7 @@ class Sendmail:
                 raise HarnessError(
                     f"sendmail exited with {self.process.popen.returncode} "
                     f"at start; output:\n{self.process.output()}")
-            return smtp_greets(self.port)
+            return smtp_greets(self.port, expect=b" Sendmail ")
         wait_until(ready, timeout,
                    description=f"sendmail to accept on 127.0.0.1:{self.port}")
         return self
@@ -1333,15 +1373,19 @@ class Sendmail:
         wait_until(empty, timeout, description="an empty sendmail queue")
 
 
-def smtp_greets(port, host="127.0.0.1"):
-    """Return True when an SMTP server at host:port sends a 220 greeting."""
+def smtp_greets(port, host="127.0.0.1", expect=b""):
+    """Return True when an SMTP server at host:port sends a 220 greeting.
+
+    With expect, the greeting must also contain it, so that another test's
+    server on the same port is not taken for the one being waited for.
+    """
     try:
         with socket.create_connection((host, port), timeout=2) as connection:
             greeting = connection.recv(512)
             connection.sendall(b"QUIT\r\n")
             with contextlib.suppress(OSError):
                 connection.recv(512)
-            return greeting.startswith(b"220")
+            return greeting.startswith(b"220") and expect in greeting
     except OSError:
         return False
 
