@@ -17,6 +17,15 @@
  * passes (CRLF line ends), because sendmail 8.17 sent no {msg_size} at end
  * of message even when asked with smfi_setsymlist.  A message that is not
  * held is accepted at DATA, so its headers and body never reach the filter.
+ *
+ * Every reply makes sendmail wait for the filter, so the filter does not
+ * reply at the stages where it always continues: connect, MAIL, each
+ * header, end of headers and body chunks.  It replies to RCPT, DATA and
+ * end of message, where it decides.  The no-reply flags (SMFIP_NR_*) are
+ * agreed in filter_negotiate and kept in the connection state; libmilter
+ * offers them to every MTA and replies itself to one that lacks them.  A
+ * callback returns SMFIS_NOREPLY only where they were agreed: a reply
+ * that sendmail waits for and never gets stalls the session.
  */
 
 #include "config.h"
@@ -57,6 +66,7 @@ struct message {
 struct connection {
 	char client_name[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
 	char client_addr[INET6_ADDRSTRLEN + 8];
+	unsigned long no_reply;		/* SMFIP_NR_* the MTA agreed to */
 	struct message message;
 };
 
@@ -119,6 +129,18 @@ message_clear(struct message *message)
 	od_msgclass_reset(&message->msgclass);
 }
 
+/*
+ * Returns SMFIS_NOREPLY for a stage whose no-reply flag (SMFIP_NR_*) the
+ * MTA agreed to for this connection, else SMFIS_CONTINUE.
+ */
+static sfsistat
+continue_reply(const struct connection *connection, unsigned long stage)
+{
+	if (connection != NULL && (connection->no_reply & stage) != 0)
+		return SMFIS_NOREPLY;
+	return SMFIS_CONTINUE;
+}
+
 static const char *
 queue_id_of(SMFICTX *ctx, struct message *message)
 {
@@ -139,12 +161,16 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
     unsigned long *steps_out, unsigned long *unused0_out,
     unsigned long *unused1_out)
 {
-	/*
-	 * Skip every step the filter does not use, where the MTA allows.
-	 * Header replies stay on (no SMFIP_NOHREPL) because filter_header
-	 * replies, and libmilter logs an error for each reply it should skip.
-	 */
+	/* Skip every step the filter does not use, where the MTA allows. */
 	const unsigned long skip = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
+	const unsigned long no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL |
+	    SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+	/*
+	 * The state is made here so that it can carry the agreed flags.
+	 * Without it the filter replies at every stage, which any MTA
+	 * accepts, and filter_connect tries the allocation again.
+	 */
+	struct connection *connection = calloc(1, sizeof(*connection));
 
 	(void)unused0;
 	(void)unused1;
@@ -156,8 +182,15 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 	}
 	*actions_out = actions & (SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
 	*steps_out = steps & skip;
+	if (connection != NULL) {
+		connection->no_reply = steps & no_reply;
+		*steps_out |= connection->no_reply;
+		message_clear(&connection->message);
+		smfi_setpriv(ctx, connection);
+	}
 	*unused0_out = 0;
 	*unused1_out = 0;
+	od_debug(3, "negotiate: the filter asks for steps 0x%lx", *steps_out);
 	/*
 	 * A sendmail.cf without Milter.macros lines (one patched by hand or
 	 * by ondemand-cf) sends no macros at all, so ask for the queue ID.
@@ -196,18 +229,21 @@ format_address(const struct sockaddr *address, char *out, size_t size)
 static sfsistat
 filter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
-	struct connection *connection = calloc(1, sizeof(*connection));
+	struct connection *connection = smfi_getpriv(ctx);
 
-	if (connection == NULL)
-		return internal_error(ctx, "out of memory for a new "
-		    "connection");
+	if (connection == NULL) {
+		connection = calloc(1, sizeof(*connection));
+		if (connection == NULL)
+			return internal_error(ctx, "out of memory for a new "
+			    "connection");
+		message_clear(&connection->message);
+		smfi_setpriv(ctx, connection);
+	}
 	od_escape(connection->client_name, sizeof(connection->client_name),
 	    hostname != NULL ? hostname : "unknown", LOG_TEXT_MAX);
 	format_address(hostaddr, connection->client_addr,
 	    sizeof(connection->client_addr));
-	message_clear(&connection->message);
-	smfi_setpriv(ctx, connection);
-	return SMFIS_CONTINUE;
+	return continue_reply(connection, SMFIP_NR_CONN);
 }
 
 static sfsistat
@@ -221,8 +257,17 @@ filter_envfrom(SMFICTX *ctx, char **argv)
 	message = &connection->message;
 	message_clear(message);
 	message->config = od_runtime_acquire();
-	if (message->config == NULL)
-		return internal_error(ctx, "no configuration loaded");
+	/*
+	 * Without a reply to MAIL, filter_envrcpt applies OnError to the
+	 * inactive message instead.
+	 */
+	if (message->config == NULL) {
+		sfsistat status = internal_error(ctx,
+		    "no configuration loaded");
+
+		return (connection->no_reply & SMFIP_NR_MAIL) != 0 ?
+		    SMFIS_NOREPLY : status;
+	}
 	message->active = true;
 	od_escape(message->sender, sizeof(message->sender),
 	    argv[0] != NULL ? argv[0] : "", LOG_TEXT_MAX);
@@ -240,7 +285,7 @@ filter_envfrom(SMFICTX *ctx, char **argv)
 			message->declared_size = size;
 	}
 	queue_id_of(ctx, message);
-	return SMFIS_CONTINUE;
+	return continue_reply(connection, SMFIP_NR_MAIL);
 }
 
 /*
@@ -343,9 +388,13 @@ filter_envrcpt(SMFICTX *ctx, char **argv)
 	const char *resolved;
 	char recipient[LOG_TEXT_MAX * 4 + 4];
 
-	if (connection == NULL || !connection->message.active)
-		return atomic_load(&on_error_policy) == OD_ON_ERROR_TEMPFAIL ?
-		    SMFIS_TEMPFAIL : SMFIS_CONTINUE;
+	if (connection == NULL || !connection->message.active) {
+		if (atomic_load(&on_error_policy) != OD_ON_ERROR_TEMPFAIL)
+			return SMFIS_CONTINUE;
+		smfi_setreply(ctx, "451", "4.3.0", "Temporary local error, "
+		    "try again later");
+		return SMFIS_TEMPFAIL;
+	}
 	message = &connection->message;
 	config = od_runtime_config(message->config);
 
@@ -427,11 +476,19 @@ filter_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct connection *connection = smfi_getpriv(ctx);
 
-	/* "Name: value" and CRLF. */
-	if (connection != NULL)
-		connection->message.size += (long long)(strlen(name) +
-		    strlen(value) + 4);
-	return SMFIS_CONTINUE;
+	/*
+	 * "Name: value" and CRLF.  sendmail passes a folded value with bare
+	 * LF line ends, each of which was a CRLF in the message.
+	 */
+	if (connection != NULL) {
+		size_t length = strlen(name) + strlen(value) + 4;
+
+		for (const char *lf = strchr(value, '\n'); lf != NULL;
+		    lf = strchr(lf + 1, '\n'))
+			length++;
+		connection->message.size += (long long)length;
+	}
+	return continue_reply(connection, SMFIP_NR_HDR);
 }
 
 static sfsistat
@@ -442,7 +499,7 @@ filter_eoh(SMFICTX *ctx)
 	/* The empty line between header and body. */
 	if (connection != NULL)
 		connection->message.size += 2;
-	return SMFIS_CONTINUE;
+	return continue_reply(connection, SMFIP_NR_EOH);
 }
 
 static sfsistat
@@ -453,7 +510,7 @@ filter_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	(void)chunk;
 	if (connection != NULL)
 		connection->message.size += (long long)len;
-	return SMFIS_CONTINUE;
+	return continue_reply(connection, SMFIP_NR_BODY);
 }
 
 /*
@@ -537,6 +594,12 @@ filter_abort(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * NOTE: an MTA that reuses one filter connection for a new SMTP session
+ * (SMFIC_QUIT_NC) gets state without the no-reply flags at its next
+ * connect.  libmilter then drops each extra reply and logs an error for
+ * it, so the protocol stays in step.
+ */
 static sfsistat
 filter_close(SMFICTX *ctx)
 {

@@ -135,6 +135,29 @@ class HoldTest(odtest.EnvironmentTestCase):
         data_file = self.env.sendmail.read_queue_file(f"df{queue_id}")
         self.assertIn("Held message body, line one.", data_file)
 
+    def test_hold_size_counts_headers_and_every_body_chunk(self):
+        # Many headers, one of them folded, and a body that sendmail passes
+        # in several chunks of at most 64 KiB. The filter does not reply
+        # to headers or body chunks, so this also checks that sendmail and
+        # the filter agree on that.
+        headers = "".join(f"X-Filler-{n}: value {n}\r\n" for n in range(100))
+        body = ("A line of body text to fill the message.\r\n") * 6000
+        data = (f"From: <{SENDER}>\r\nTo: <user@example.test>\r\n"
+                "Subject: size check\r\n"
+                "X-Folded: first part\r\n\tsecond part\r\n"
+                f"{headers}\r\n{body}").encode()
+        result = self.env.send(SENDER, ["user@example.test"], data)
+        queue_id = self.assert_held(result, ["user@example.test"],
+                                    "example.test")
+
+        line, _ = self.env.syslog.wait_for(
+            rf"^{queue_id}: action=hold ", ident=odtest.MILTER_IDENT)
+        size = int(odtest.HOLD_LINE.match(line.message).group("size"))
+        # sendmail adds a few headers of its own (Received, Message-Id,
+        # Date), so the count is a little larger than what was sent.
+        self.assertGreaterEqual(size, len(data), str(line))
+        self.assertLessEqual(size, len(data) + 1024, str(line))
+
 
 if __name__ == "__main__":
     odtest.main()
