@@ -53,12 +53,17 @@ int od_helper_deliver_domain(struct od_helper *helper, const char *domain);
 int od_helper_unhold(struct od_helper *helper, const char *const *ids,
     size_t count);
 
+/* Largest EXPIRE age, in seconds: 366 days, MaxHoldAge's maximum. */
+#define OD_HELPER_AGE_MAX 31622400UL
+
 /*
- * Makes one last delivery attempt with the queue return timeout forced to
- * expire, so what cannot be delivered goes back to its sender as a DSN.
+ * Makes one last delivery attempt with the queue return timeout set to
+ * age seconds (1 to OD_HELPER_AGE_MAX), so what cannot be delivered goes
+ * back to its sender as a DSN.  Pass at most the age of the youngest
+ * message: one younger than age is not returned.
  */
 int od_helper_expire(struct od_helper *helper, const char *const *ids,
-    size_t count);
+    size_t count, unsigned long age);
 
 /*
  * Lists every held item (sendmail -bp -qQ).  On success returns 0 and a

@@ -11,12 +11,17 @@
  * replies and is echoed as sent.
  *
  *   DELIVER <tag> <qid>...        UNHOLD <tag> <qid>...
- *   DELIVERTAG <tag> <domain>     EXPIRE <tag> <qid>...
+ *   DELIVERTAG <tag> <domain>     EXPIRE <tag> <age> <qid>...
  *   LIST <tag>
  *
  *   ITEM <tag> <qid> <size> <epoch> <sender> <reason...>   (LIST only)
  *   DONE <tag> <status>
  *   ERROR <tag> <message...>
+ *
+ * EXPIRE's age is a number of seconds, at most the age of the youngest
+ * message named.  The last run returns what it cannot deliver when it is
+ * that old, and nothing younger: a DSN that the run makes and cannot
+ * deliver at once stays queued.
  *
  * DONE carries sendmail's exit status, or 128 plus the signal number that
  * ended it.  A LIST whose listing was cut short or not understood ends with
@@ -58,6 +63,7 @@ struct od_helper_request {
 	enum od_helper_verb verb;
 	char tag[OD_HELPER_TAG_SIZE];
 	char domain[OD_DOMAIN_SIZE];		/* DELIVERTAG only */
+	unsigned long age;			/* EXPIRE only, in seconds */
 	size_t id_count;
 	char (*ids)[OD_QUEUE_ID_MAX + 1];
 };
@@ -87,13 +93,14 @@ void od_helper_request_free(struct od_helper_request *request);
 
 /*
  * Formats a request line with its newline into out.  For DELIVERTAG pass
- * the domain as the single element of ids.  Returns the line's length, or
- * 0 when an argument is invalid or the line would not fit into out_size or
- * OD_HELPER_LINE_MAX.
+ * the domain as the single element of ids.  age is EXPIRE's, from 1 to
+ * OD_HELPER_AGE_MAX, and 0 for every other verb.  Returns the line's
+ * length, or 0 when an argument is invalid or the line would not fit into
+ * out_size or OD_HELPER_LINE_MAX.
  */
 size_t od_helper_request_format(enum od_helper_verb verb,
-    unsigned long long tag, const char *const *ids, size_t count, char *out,
-    size_t out_size);
+    unsigned long long tag, unsigned long age, const char *const *ids,
+    size_t count, char *out, size_t out_size);
 
 /*
  * Returns how many of the count IDs, from the first, fit into one request

@@ -23,7 +23,7 @@
  *   UNHOLD      sendmail -Q -qQ -qI<ID>...
  *   EXPIRE      sendmail -Q -qQ -qI<ID>..., then
  *               sendmail -qI<ID>... -v -O MaxQueueRunSize=0
- *                   -O Timeout.queuereturn=1s
+ *                   -O Timeout.queuereturn=<AGE>s
  *   LIST        sendmail -bp -qQ -O MaxQueueRunSize=0
  *
  * each preceded by "-C FILE" when a configuration file was given.  Why:
@@ -334,9 +334,12 @@ build_argv(const struct helper *helper, const struct job *job, char **strings)
 {
 	const struct od_helper_request *request = &job->request;
 	size_t max = request->id_count + 16;
-	/* "-qI" and an ID, or "-qQ[" and a domain and "]", each with a NUL */
+	/*
+	 * "-qI" and an ID, or "-qQ[" and a domain and "]", each with a NUL,
+	 * and EXPIRE's timeout option.
+	 */
 	size_t text_size = request->id_count * (OD_QUEUE_ID_MAX + 4) +
-	    OD_DOMAIN_SIZE + 8;
+	    OD_DOMAIN_SIZE + 8 + 64;
 	char **argv = calloc(max, sizeof(*argv));
 	char *text = malloc(text_size);
 	size_t n = 0;
@@ -402,12 +405,15 @@ build_argv(const struct helper *helper, const struct job *job, char **strings)
 	}
 	if (request->verb == OD_HELPER_EXPIRE && job->step == 2) {
 		/*
-		 * NOTE: the DSN that this run creates is delivered by the same
-		 * run under the same timeout, so a DSN whose first attempt
-		 * takes over a second and fails goes to the postmaster.
+		 * The same run delivers the DSNs it creates, under the same
+		 * timeout.  A DSN is younger than the age, so one whose
+		 * first attempt fails stays queued for sendmail's retries
+		 * instead of going on to the postmaster.
 		 */
 		argv[n++] = "-O";
-		argv[n++] = "Timeout.queuereturn=1s";
+		argv[n++] = p;
+		p += snprintf(p, text_size - (size_t)(p - text),
+		    "Timeout.queuereturn=%lus", request->age) + 1;
 	}
 	argv[n] = NULL;
 	*strings = text;

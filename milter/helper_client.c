@@ -381,6 +381,7 @@ struct batch {
 	enum od_helper_verb verb;
 	const char *const *ids;
 	size_t count;
+	unsigned long age;	/* EXPIRE only */
 };
 
 static int
@@ -435,7 +436,7 @@ run_requests(struct od_helper *helper, const struct batch *batch)
 			break;
 		}
 		pendings[chunks++] = p;
-		if (od_helper_request_format(batch->verb, p->tag,
+		if (od_helper_request_format(batch->verb, p->tag, batch->age,
 		    batch->ids + offset, n, line, OD_HELPER_LINE_MAX + 1) == 0) {
 			od_log(LOG_ERR, "release helper request %s not sent: "
 			    "an argument is invalid", od_helper_verb_name(
@@ -491,9 +492,9 @@ ids_valid(const char *verb, const char *const *ids, size_t count)
 
 static int
 run_id_request(struct od_helper *helper, enum od_helper_verb verb,
-    const char *const *ids, size_t count)
+    const char *const *ids, size_t count, unsigned long age)
 {
-	struct batch batch = { verb, ids, count };
+	struct batch batch = { verb, ids, count, age };
 
 	if (helper == NULL)
 		return -1;
@@ -507,13 +508,13 @@ int
 od_helper_deliver(struct od_helper *helper, const char *const *ids,
     size_t count)
 {
-	return run_id_request(helper, OD_HELPER_DELIVER, ids, count);
+	return run_id_request(helper, OD_HELPER_DELIVER, ids, count, 0);
 }
 
 int
 od_helper_deliver_domain(struct od_helper *helper, const char *domain)
 {
-	struct batch batch = { OD_HELPER_DELIVERTAG, &domain, 1 };
+	struct batch batch = { OD_HELPER_DELIVERTAG, &domain, 1, 0 };
 	const char *reason;
 
 	if (helper == NULL)
@@ -530,14 +531,19 @@ int
 od_helper_unhold(struct od_helper *helper, const char *const *ids,
     size_t count)
 {
-	return run_id_request(helper, OD_HELPER_UNHOLD, ids, count);
+	return run_id_request(helper, OD_HELPER_UNHOLD, ids, count, 0);
 }
 
 int
 od_helper_expire(struct od_helper *helper, const char *const *ids,
-    size_t count)
+    size_t count, unsigned long age)
 {
-	return run_id_request(helper, OD_HELPER_EXPIRE, ids, count);
+	if (age < 1 || age > OD_HELPER_AGE_MAX) {
+		od_log(LOG_ERR, "EXPIRE not sent to the release helper: the "
+		    "age %lu is not 1 to %lu seconds", age, OD_HELPER_AGE_MAX);
+		return -1;
+	}
+	return run_id_request(helper, OD_HELPER_EXPIRE, ids, count, age);
 }
 
 int

@@ -24,6 +24,8 @@
 
 /* Maximum length of a bad token quoted in an error message. */
 #define QUOTE_MAX 48
+/* Digits of OD_HELPER_AGE_MAX. */
+#define AGE_DIGITS 8
 
 static const char *const verb_names[] = {
 	[OD_HELPER_DELIVER] = "DELIVER",
@@ -290,6 +292,36 @@ parse_id_arguments(const char *line, size_t length, size_t position,
 	return true;
 }
 
+/* Reads EXPIRE's age, in seconds, and moves *position past it. */
+static bool
+parse_age(const char *line, size_t length, size_t *position,
+    struct od_helper_request *request, char *error, size_t error_size)
+{
+	char quoted[QUOTE_MAX * 4 + 8];
+	struct token token;
+	unsigned long age = 0;
+	size_t i;
+
+	if (!next_token(line, length, position, &token)) {
+		snprintf(error, error_size, "EXPIRE needs an age in seconds "
+		    "and at least one queue ID");
+		return false;
+	}
+	for (i = 0; i < token.length && age <= OD_HELPER_AGE_MAX; i++) {
+		if (!isdigit((unsigned char)token.start[i]))
+			break;
+		age = age * 10 + (unsigned long)(token.start[i] - '0');
+	}
+	if (i < token.length || age < 1 || age > OD_HELPER_AGE_MAX) {
+		quote_token(quoted, sizeof(quoted), &token);
+		snprintf(error, error_size, "invalid EXPIRE age \"%s\": "
+		    "expected 1 to %lu seconds", quoted, OD_HELPER_AGE_MAX);
+		return false;
+	}
+	request->age = age;
+	return true;
+}
+
 bool
 od_helper_request_parse(const char *line, size_t length,
     struct od_helper_request *request, char *error, size_t error_size)
@@ -353,9 +385,14 @@ od_helper_request_parse(const char *line, size_t length,
 	case OD_HELPER_DELIVERTAG:
 		return parse_domain_argument(line, length, position, request,
 		    error, error_size);
+	case OD_HELPER_EXPIRE:
+		if (!parse_age(line, length, &position, request, error,
+		    error_size))
+			return false;
+		return parse_id_arguments(line, length, position, request,
+		    error, error_size);
 	case OD_HELPER_DELIVER:
 	case OD_HELPER_UNHOLD:
-	case OD_HELPER_EXPIRE:
 		return parse_id_arguments(line, length, position, request,
 		    error, error_size);
 	}
@@ -375,9 +412,10 @@ size_t
 od_helper_request_fit(enum od_helper_verb verb, const char *const *ids,
     size_t count)
 {
-	/* verb, space, the longest tag, newline */
+	/* verb, space, the longest tag, newline, and EXPIRE's longest age */
 	size_t used = strlen(od_helper_verb_name(verb)) + 1 +
-	    OD_HELPER_TAG_DIGITS + 1;
+	    OD_HELPER_TAG_DIGITS + 1 +
+	    (verb == OD_HELPER_EXPIRE ? 1 + AGE_DIGITS : 0);
 	size_t n;
 
 	for (n = 0; n < count && n < OD_HELPER_IDS_MAX; n++) {
@@ -392,7 +430,8 @@ od_helper_request_fit(enum od_helper_verb verb, const char *const *ids,
 
 size_t
 od_helper_request_format(enum od_helper_verb verb, unsigned long long tag,
-    const char *const *ids, size_t count, char *out, size_t out_size)
+    unsigned long age, const char *const *ids, size_t count, char *out,
+    size_t out_size)
 {
 	const char *reason;
 	size_t used;
@@ -411,7 +450,16 @@ od_helper_request_format(enum od_helper_verb verb, unsigned long long tag,
 	    (count == 0 || count > OD_HELPER_IDS_MAX))
 		return 0;
 
-	n = snprintf(out, out_size, "%s %llu", od_helper_verb_name(verb), tag);
+	if (verb == OD_HELPER_EXPIRE ? age < 1 || age > OD_HELPER_AGE_MAX :
+	    age != 0)
+		return 0;
+
+	if (verb == OD_HELPER_EXPIRE)
+		n = snprintf(out, out_size, "%s %llu %lu",
+		    od_helper_verb_name(verb), tag, age);
+	else
+		n = snprintf(out, out_size, "%s %llu",
+		    od_helper_verb_name(verb), tag);
 	if (n < 0 || (size_t)n >= out_size)
 		return 0;
 	used = (size_t)n;

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "od_helper_proto.h"
 #include "od_index.h"
 #include "od_ledger_client.h"
 #include "od_log.h"
@@ -46,9 +47,8 @@ struct job {
 	size_t active_slot;
 };
 
-static long apply_to_entries(int (*call)(struct od_helper *,
-    const char *const *, size_t), const struct od_index_entry *entries,
-    size_t count, const char *action);
+static long apply_to_entries(enum od_helper_verb verb, unsigned long age,
+    const struct od_index_entry *entries, size_t count, const char *action);
 
 static struct od_helper *release_helper;
 static struct od_index *release_index;
@@ -401,7 +401,7 @@ unhold_new_bounces(const struct job *job, const struct od_index_entry *before,
 			bounces[bounce_count++] = after[i];
 	}
 	if (bounce_count > 0 &&
-	    apply_to_entries(od_helper_unhold, bounces, bounce_count,
+	    apply_to_entries(OD_HELPER_UNHOLD, 0, bounces, bounce_count,
 	    "unhold-dsn") >= 0)
 		od_release_resync();
 	free(bounces);
@@ -701,9 +701,12 @@ od_release_start(const struct od_release_request *request, long *messages)
 	return OD_RELEASE_STARTED;
 }
 
-/* Runs a blocking helper call over a selection of index entries. */
+/*
+ * Runs a blocking UNHOLD or EXPIRE (with its age) over a selection of
+ * index entries.
+ */
 static long
-apply_to_entries(int (*call)(struct od_helper *, const char *const *, size_t),
+apply_to_entries(enum od_helper_verb verb, unsigned long age,
     const struct od_index_entry *entries, size_t count, const char *action)
 {
 	const char **ids;
@@ -717,7 +720,9 @@ apply_to_entries(int (*call)(struct od_helper *, const char *const *, size_t),
 		return -1;
 	for (i = 0; i < count; i++)
 		ids[i] = entries[i].queue_id;
-	status = call(release_helper, ids, count);
+	status = verb == OD_HELPER_EXPIRE ?
+	    od_helper_expire(release_helper, ids, count, age) :
+	    od_helper_unhold(release_helper, ids, count);
 	free(ids);
 	if (status != 0) {
 		od_log(LOG_WARNING, "action=%s messages=%zu status=failed "
@@ -751,7 +756,8 @@ od_release_unhold(const char *domain, const char *queue_id)
 		if (od_index_find(release_index, queue_id, &entries[0]))
 			count = 1;
 	}
-	result = apply_to_entries(od_helper_unhold, entries, count, "unhold");
+	result = apply_to_entries(OD_HELPER_UNHOLD, 0, entries, count,
+	    "unhold");
 	free(entries);
 	od_release_resync();
 	od_ledger_request_resync();
@@ -770,7 +776,15 @@ od_release_expire(long long max_hold_age)
 	if (!od_index_select_older(release_index,
 	    time(NULL) - (time_t)max_hold_age, &entries, &count))
 		return -1;
-	result = apply_to_entries(od_helper_expire, entries, count, "expire");
+	/*
+	 * sendmail returns a message once now >= queue time + the timeout,
+	 * and a message is queued a little before it is held, so each one
+	 * selected here is old enough.  Its DSN then says that the message
+	 * could not be delivered for MaxHoldAge.
+	 */
+	result = apply_to_entries(OD_HELPER_EXPIRE,
+	    max_hold_age < 1 ? 1 : (unsigned long)max_hold_age, entries, count,
+	    "expire");
 	free(entries);
 	if (count > 0) {
 		od_release_resync();

@@ -9,7 +9,7 @@
  *   deliver ID...          od_helper_deliver; prints "status N"
  *   deliver-domain DOMAIN  od_helper_deliver_domain
  *   unhold ID...           od_helper_unhold
- *   expire ID...           od_helper_expire
+ *   expire AGE ID...       od_helper_expire with AGE seconds
  *   list                   od_helper_list; one "item ..." line per item
  *   parallel N VERB ARG... N threads make the same call at once
  *   list-while-busy N ID   starts N delivery calls, then times a list
@@ -95,8 +95,14 @@ make_call(struct od_helper *helper, const char *verb,
 		    count > 0 ? arguments[0] : NULL);
 	if (strcmp(verb, "unhold") == 0)
 		return od_helper_unhold(helper, arguments, count);
-	if (strcmp(verb, "expire") == 0)
-		return od_helper_expire(helper, arguments, count);
+	if (strcmp(verb, "expire") == 0) {
+		if (count == 0) {
+			fprintf(stderr, "helper_run: expire needs an age\n");
+			exit(2);
+		}
+		return od_helper_expire(helper, arguments + 1, count - 1,
+		    strtoul(arguments[0], NULL, 10));
+	}
 	if (strcmp(verb, "list") == 0)
 		return print_list(helper);
 	fprintf(stderr, "helper_run: unknown call \"%s\"\n", verb);

@@ -116,16 +116,16 @@ class ArgumentTest(FakeSendmailTest):
             ["-C", self.cf, "-Q", "-qQ", f"-qI{QUEUE_ID}"]])
 
     def test_expire_unholds_then_runs(self):
-        output = self.drive("expire", QUEUE_ID, "ABCDEFG")
+        output = self.drive("expire", "604799", QUEUE_ID, "ABCDEFG")
         self.assertEqual(self.status_lines(output), ["status 0"])
         self.assertEqual(self.calls(), [
             ["-C", self.cf, "-Q", "-qQ", f"-qI{QUEUE_ID}", "-qIABCDEFG"],
             ["-C", self.cf, f"-qI{QUEUE_ID}", "-qIABCDEFG", *RUN_OPTIONS,
-             "-O", "Timeout.queuereturn=1s"]])
+             "-O", "Timeout.queuereturn=604799s"]])
 
     def test_expire_stops_when_unhold_fails(self):
         self.write("status", "75")
-        output = self.drive("expire", QUEUE_ID)
+        output = self.drive("expire", "60", QUEUE_ID)
         self.assertEqual(self.status_lines(output), ["status 75"])
         self.assertEqual(len(self.calls()), 1)
 
@@ -181,7 +181,9 @@ class ArgumentTest(FakeSendmailTest):
 class ValidationTest(FakeSendmailTest):
     def test_client_rejects_bad_arguments(self):
         for args in (["deliver", "ABC;DEF"], ["unhold", QUEUE_ID, "A B"],
-                     ["expire", "$(id)xx"], ["deliver-domain", "Example.test"],
+                     ["expire", "60", "$(id)xx"], ["expire", "0", QUEUE_ID],
+                     ["expire", "31622401", QUEUE_ID],
+                     ["deliver-domain", "Example.test"],
                      ["deliver-domain", "[example.test]"],
                      ["deliver-domain", "example.test example.com"]):
             with self.subTest(args=args):
@@ -202,6 +204,7 @@ class ValidationTest(FakeSendmailTest):
             "UNHOLD 7  ABCDEFG",
             "EXPIRE 8",
             "DELIVER 9 ABCDEFG",
+            "EXPIRE 10 1h ABCDEFG",
         ]
 
         output = self.drive("raw", stdin="\n".join(requests) + "\n")
@@ -209,7 +212,8 @@ class ValidationTest(FakeSendmailTest):
         lines = output.splitlines()
         errors = {line.split()[1]: line for line in lines
                   if line.startswith("ERROR ")}
-        self.assertEqual(sorted(errors), sorted("12345678"), output)
+        self.assertEqual(sorted(errors), sorted([*"12345678", "10"]),
+                         output)
         self.assertIn("invalid queue ID", errors["1"])
         self.assertIn("not in normal form", errors["2"])
         self.assertIn("unknown request", errors["3"])
@@ -218,6 +222,7 @@ class ValidationTest(FakeSendmailTest):
         self.assertIn("longer than 65535 octets", errors["6"])
         self.assertIn("empty field", errors["7"])
         self.assertIn("at least one queue ID", errors["8"])
+        self.assertIn('invalid EXPIRE age "1h"', errors["10"])
 
         self.assertIn("DONE 9 0", lines)
         self.assertIn("helper exit 0", lines)

@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -215,11 +216,11 @@ class ExpireTest(HelperTest):
     def test_expire_bounces_undeliverable_and_delivers_the_rest(self):
         down = self.hold("kim@down.test")
         up = self.hold("lea@example.test")
-        # Timeout.queuereturn=1s expires messages older than a second.
+        # An age of 1 s expires messages older than a second.
         time.sleep(1.5)
 
         # The customer's server is down: the message goes back as a DSN.
-        output = self.drive("expire", down)
+        output = self.drive("expire", "1", down)
         self.assertEqual(self.status(output), 0, output)
         dsn = self.env.sink.wait_for_recipient(SENDER)
         self.assertEqual(dsn.sender, "")
@@ -230,7 +231,7 @@ class ExpireTest(HelperTest):
 
         # It is up: the last attempt delivers the message.
         self.customer.start()
-        output = self.drive("expire", up)
+        output = self.drive("expire", "1", up)
         self.assertEqual(self.status(output), 0, output)
         self.assertEqual([m.queue_id for m in self.customer.messages], [up])
         self.assertEqual(self.held_ids(), [])
@@ -243,7 +244,7 @@ class ExpireTest(HelperTest):
         # Neither the customer's server nor the sender's accepts mail.
         self.env.sink.fail_at("connect", "421 4.3.2 Not now")
 
-        output = self.drive("expire", queue_id)
+        output = self.drive("expire", "1", queue_id)
 
         self.assertEqual(self.status(output), 0, output)
         self.assertEqual(self.held_ids(), [])
@@ -253,6 +254,28 @@ class ExpireTest(HelperTest):
         self.assertEqual(queued[0].sender, "MAILER-DAEMON")
         self.assertEqual(queued[0].recipients, [f"<{SENDER}>"])
         self.assertIsNone(queued[0].quarantine_reason)
+
+    def test_slow_dsn_failure_keeps_dsn_queued(self):
+        queue_id = self.hold("nina@down.test")
+        time.sleep(3.5)
+        # The sender's server takes 1.5 s to refuse the DSN. The run's
+        # return timeout is the 3 s age, so the DSN, younger than that,
+        # stays queued for a retry instead of going to the postmaster.
+        self.env.sink.fail_at("data", "451 4.3.0 Try later")
+        self.env.sink.close_gate()
+        opener = threading.Timer(1.5, self.env.sink.open_gate)
+        opener.start()
+        self.addCleanup(opener.cancel)
+
+        output = self.drive("expire", "3", queue_id)
+
+        self.assertEqual(self.status(output), 0, output)
+        self.assertEqual(self.held_ids(), [])
+        queued = self.env.sendmail.queue()
+        self.assertEqual(len(queued), 1, queued)
+        self.assertEqual(queued[0].sender, "MAILER-DAEMON")
+        self.assertEqual(queued[0].recipients, [f"<{SENDER}>"])
+        self.assertEqual(self.env.sink.messages, [])
 
 
 class DeathTest(HelperTest):

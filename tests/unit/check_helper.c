@@ -120,8 +120,13 @@ START_TEST(request_accepts_each_verb)
 	od_helper_request_free(&request);
 
 	assert_request_valid("UNHOLD 1 abcdef", OD_HELPER_UNHOLD, "1");
-	assert_request_valid("EXPIRE 0007 6B4KakNA031584", OD_HELPER_EXPIRE,
-	    "0007");
+	assert_request_valid("EXPIRE 0007 3600 6B4KakNA031584",
+	    OD_HELPER_EXPIRE, "0007");
+	ck_assert(od_helper_request_parse("EXPIRE 8 31622400 ABCDEFG", 25,
+	    &request, error, sizeof(error)));
+	ck_assert_uint_eq(request.age, 31622400);
+	ck_assert_uint_eq(request.id_count, 1);
+	od_helper_request_free(&request);
 	assert_request_valid("LIST 5", OD_HELPER_LIST, "5");
 	assert_request_valid("DELIVERTAG 3 localhost", OD_HELPER_DELIVERTAG,
 	    "3");
@@ -179,7 +184,8 @@ START_TEST(request_rejects_bad_queue_ids)
 		assert_request_invalid(line, "17", "invalid queue ID");
 		snprintf(line, sizeof(line), "UNHOLD 18 %s", bad[i]);
 		assert_request_invalid(line, "18", "invalid queue ID");
-		snprintf(line, sizeof(line), "EXPIRE 19 %s ABCDEFGH", bad[i]);
+		snprintf(line, sizeof(line), "EXPIRE 19 60 %s ABCDEFGH",
+		    bad[i]);
 		assert_request_invalid(line, "19", "invalid queue ID");
 	}
 	/* A space splits an ID into two, and the short half fails. */
@@ -223,7 +229,8 @@ START_TEST(request_rejects_id_counts)
 
 	assert_request_invalid("DELIVER 1", "1", "at least one queue ID");
 	assert_request_invalid("UNHOLD 2", "2", "at least one queue ID");
-	assert_request_invalid("EXPIRE 3", "3", "at least one queue ID");
+	assert_request_invalid("EXPIRE 3", "3", "an age in seconds");
+	assert_request_invalid("EXPIRE 3 60", "3", "at least one queue ID");
 
 	line = request_with_ids("DELIVER 4", "ABCDEF", 5000);
 	assert_request_valid(line, OD_HELPER_DELIVER, "4");
@@ -309,10 +316,11 @@ START_TEST(request_format_and_fit)
 	const char **many;
 	struct od_helper_request request;
 	char error[256];
+	char *long_line;
 	size_t length, i;
 
-	length = od_helper_request_format(OD_HELPER_DELIVER, 17, ids, 2, line,
-	    sizeof(line));
+	length = od_helper_request_format(OD_HELPER_DELIVER, 17, 0, ids, 2,
+	    line, sizeof(line));
 	ck_assert_str_eq(line, "DELIVER 17 6B4KakNA031584 ABCDEF\n");
 	ck_assert_uint_eq(length, strlen(line));
 	ck_assert(od_helper_request_parse(line, length - 1, &request, error,
@@ -320,25 +328,32 @@ START_TEST(request_format_and_fit)
 	ck_assert_uint_eq(request.id_count, 2);
 	od_helper_request_free(&request);
 
-	od_helper_request_format(OD_HELPER_DELIVERTAG, 9999999999ULL, domain,
-	    1, line, sizeof(line));
+	od_helper_request_format(OD_HELPER_DELIVERTAG, 9999999999ULL, 0,
+	    domain, 1, line, sizeof(line));
 	ck_assert_str_eq(line, "DELIVERTAG 9999999999 example.test\n");
-	od_helper_request_format(OD_HELPER_LIST, 3, NULL, 0, line,
+	od_helper_request_format(OD_HELPER_LIST, 3, 0, NULL, 0, line,
 	    sizeof(line));
 	ck_assert_str_eq(line, "LIST 3\n");
-	od_helper_request_format(OD_HELPER_EXPIRE, 4, ids, 1, line,
+	od_helper_request_format(OD_HELPER_EXPIRE, 4, 604799, ids, 1, line,
 	    sizeof(line));
-	ck_assert_str_eq(line, "EXPIRE 4 6B4KakNA031584\n");
+	ck_assert_str_eq(line, "EXPIRE 4 604799 6B4KakNA031584\n");
+	/* EXPIRE needs an age in range, and no other verb takes one. */
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_EXPIRE, 4, 0,
+	    ids, 1, line, sizeof(line)), 0);
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_EXPIRE, 4,
+	    OD_HELPER_AGE_MAX + 1, ids, 1, line, sizeof(line)), 0);
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVER, 4, 60,
+	    ids, 1, line, sizeof(line)), 0);
 
-	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVER, 1,
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVER, 1, 0,
 	    bad_id, 1, line, sizeof(line)), 0);
-	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVERTAG, 1,
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVERTAG, 1, 0,
 	    upper, 1, line, sizeof(line)), 0);
-	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_UNHOLD, 1, ids,
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_UNHOLD, 1, 0, ids,
 	    0, line, sizeof(line)), 0);
 	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_UNHOLD,
-	    10000000000ULL, ids, 1, line, sizeof(line)), 0);
-	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVER, 1, ids,
+	    10000000000ULL, 0, ids, 1, line, sizeof(line)), 0);
+	ck_assert_uint_eq(od_helper_request_format(OD_HELPER_DELIVER, 1, 0, ids,
 	    2, line, 20), 0);
 
 	many = malloc(6000 * sizeof(*many));
@@ -354,6 +369,16 @@ START_TEST(request_format_and_fit)
 	/* (65536 - strlen("DELIVER ") - 10 - strlen("\n")) / 21 */
 	ck_assert_uint_eq(od_helper_request_fit(OD_HELPER_DELIVER, many, 6000),
 	    3119);
+	/* EXPIRE's age takes room too: (65536 - 7 - 10 - 1 - 9) / 21 */
+	ck_assert_uint_eq(od_helper_request_fit(OD_HELPER_EXPIRE, many, 6000),
+	    3119);
+	long_line = malloc(OD_HELPER_LINE_MAX + 1);
+	ck_assert_ptr_nonnull(long_line);
+	length = od_helper_request_format(OD_HELPER_EXPIRE, 9999999999ULL,
+	    OD_HELPER_AGE_MAX, many, 3119, long_line, OD_HELPER_LINE_MAX + 1);
+	ck_assert_uint_gt(length, 65000);
+	ck_assert_uint_le(length, OD_HELPER_LINE_MAX);
+	free(long_line);
 	free(many);
 }
 END_TEST
@@ -894,7 +919,7 @@ START_TEST(parsers_survive_random_input)
 	    "0123456789 \t\n\\x[]-.*:()abcz\0\x80\xff";
 	/* Valid beginnings, so the random part reaches the deeper checks. */
 	static const char *const prefixes[] = {
-		"", "DELIVER 1 ", "DELIVERTAG 2 ", "EXPIRE 3 ABCDEFG ",
+		"", "DELIVER 1 ", "DELIVERTAG 2 ", "EXPIRE 3 60 ABCDEFG ",
 		"ITEM 4 ABCDEFG 5 1796416560 ", "DONE 5 ", "ERROR 6 ",
 		"6B4KakNA031584        5 Fri Dec  4 20:36 ",
 		"     QUARANTINE: ", "\t\t/q (", "\t\tTotal requests: ",
