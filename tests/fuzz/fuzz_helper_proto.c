@@ -41,14 +41,20 @@ check_request(const struct od_helper_request *request)
 		}
 	}
 
-	length = od_helper_request_format(request->verb, tag, ids, count,
-	    line, sizeof(line));
+	if (request->verb == OD_HELPER_EXPIRE)
+		FUZZ_CHECK(request->age >= 1 &&
+		    request->age <= OD_HELPER_AGE_MAX);
+	else
+		FUZZ_CHECK(request->age == 0);
+	length = od_helper_request_format(request->verb, tag, request->age,
+	    ids, count, line, sizeof(line));
 	FUZZ_CHECK(length > 0 && line[length - 1] == '\n');
 	FUZZ_CHECK(od_helper_request_parse(line, length - 1, &again, error,
 	    sizeof(error)));
 	FUZZ_CHECK(again.verb == request->verb);
 	FUZZ_CHECK(strtoull(again.tag, NULL, 10) == tag);
 	FUZZ_CHECK(strcmp(again.domain, request->domain) == 0);
+	FUZZ_CHECK(again.age == request->age);
 	FUZZ_CHECK(again.id_count == request->id_count);
 	for (size_t i = 0; i < again.id_count; i++)
 		FUZZ_CHECK(strcmp(again.ids[i], request->ids[i]) == 0);
