@@ -247,13 +247,8 @@ class ExpireTest(HelperTest):
         output = self.drive("expire", "1", queue_id)
 
         self.assertEqual(self.status(output), 0, output)
-        self.assertEqual(self.held_ids(), [])
         # The DSN waits in the normal queue, not held under down.test.
-        queued = self.env.sendmail.queue()
-        self.assertEqual(len(queued), 1, queued)
-        self.assertEqual(queued[0].sender, "MAILER-DAEMON")
-        self.assertEqual(queued[0].recipients, [f"<{SENDER}>"])
-        self.assertIsNone(queued[0].quarantine_reason)
+        self.assert_only_dsn_queued()
 
     def test_slow_dsn_failure_keeps_dsn_queued(self):
         queue_id = self.hold("nina@down.test")
@@ -270,12 +265,17 @@ class ExpireTest(HelperTest):
         output = self.drive("expire", "3", queue_id)
 
         self.assertEqual(self.status(output), 0, output)
+        self.assert_only_dsn_queued()
+        self.assertEqual(self.env.sink.messages, [])
+
+    def assert_only_dsn_queued(self):
+        """Assert that nothing is held and the queue holds one DSN to SENDER."""
         self.assertEqual(self.held_ids(), [])
         queued = self.env.sendmail.queue()
         self.assertEqual(len(queued), 1, queued)
         self.assertEqual(queued[0].sender, "MAILER-DAEMON")
         self.assertEqual(queued[0].recipients, [f"<{SENDER}>"])
-        self.assertEqual(self.env.sink.messages, [])
+        self.assertIsNone(queued[0].quarantine_reason)
 
 
 class DeathTest(HelperTest):
