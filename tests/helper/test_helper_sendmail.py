@@ -252,9 +252,9 @@ class ExpireTest(HelperTest):
 
     def test_slow_dsn_failure_keeps_dsn_queued(self):
         queue_id = self.hold("nina@down.test")
-        time.sleep(3.5)
+        time.sleep(4.5)
         # The sender's server takes 1.5 s to refuse the DSN. The run's
-        # return timeout is the 3 s age, so the DSN, younger than that,
+        # return timeout is the 4 s age, so the DSN, younger than that,
         # stays queued for a retry instead of going to the postmaster.
         self.env.sink.fail_at("data", "451 4.3.0 Try later")
         self.env.sink.close_gate()
@@ -262,7 +262,7 @@ class ExpireTest(HelperTest):
         opener.start()
         self.addCleanup(opener.cancel)
 
-        output = self.drive("expire", "3", queue_id)
+        output = self.drive("expire", "4", queue_id)
 
         self.assertEqual(self.status(output), 0, output)
         self.assert_only_dsn_queued()
