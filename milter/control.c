@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "od_domain.h"
 #include "od_etrn.h"
 #include "od_ledger_client.h"
 #include "od_listen.h"
@@ -71,18 +72,42 @@ command_status(FILE *out)
 	send_line(out, "OK");
 }
 
-/* Parses DOMAIN or @DOMAIN the way an ETRN argument is parsed. */
+/*
+ * Parses DOMAIN or @DOMAIN the way an ETRN argument is parsed.  ETRN takes
+ * ASCII only, but an operator may type an internationalised name in UTF-8,
+ * so such a name is turned into its A-label form first.
+ */
 static bool
 parse_domain_argument(const char *argument, struct od_etrn_decision *decision,
     FILE *out)
 {
-	struct od_config_ref *ref = od_runtime_acquire();
+	const char *name = argument[0] == '@' ? argument + 1 : argument;
+	char alabel[OD_DOMAIN_SIZE], converted[OD_DOMAIN_SIZE + 1];
+	const char *etrn_argument = argument;
+	struct od_config_ref *ref;
 
+	for (const char *p = name; *p != '\0'; p++) {
+		const char *error;
+
+		if ((unsigned char)*p < 0x80)
+			continue;
+		if (!od_domain_normalize(name, alabel, &error)) {
+			send_line(out, "ERROR invalid domain \"%s\": the name "
+			    "%s", argument, error);
+			return false;
+		}
+		snprintf(converted, sizeof(converted), "%s%s",
+		    name != argument ? "@" : "", alabel);
+		etrn_argument = converted;
+		break;
+	}
+
+	ref = od_runtime_acquire();
 	if (ref == NULL) {
 		send_line(out, "ERROR no configuration loaded");
 		return false;
 	}
-	od_etrn_decide(argument, NULL, od_runtime_config(ref), decision);
+	od_etrn_decide(etrn_argument, NULL, od_runtime_config(ref), decision);
 	od_runtime_release(ref);
 	if (decision->action == OD_ETRN_INVALID) {
 		send_line(out, "ERROR invalid domain \"%s\": %s", argument,

@@ -457,6 +457,30 @@ class OndemandctlTest(ReleaseTestCase):
         self.assertIn("is ondemand-milter running", result.stderr)
 
 
+class InternationalDomainTest(ReleaseTestCase):
+    domains = ["bücher.test"]
+
+    def test_utf8_domain_argument(self):
+        queue_id = self.hold("user@xn--bcher-kva.test", "xn--bcher-kva.test")
+
+        for name in ("bücher.test", "BÜCHER.test", "@bücher.test",
+                     "xn--bcher-kva.test"):
+            with self.subTest(name=name):
+                listing = self.ctl("-t", "list", name)
+                self.assertEqual(listing.returncode, 0, listing.stderr)
+                rows = listing.stdout.splitlines()
+                self.assertEqual([row.split("\t")[1] for row in rows],
+                                 [queue_id])
+
+    def test_invalid_utf8_domain_argument(self):
+        # U+2044 FRACTION SLASH is not allowed in a domain name.
+        result = self.ctl("list", "b\u2044cher.test")
+
+        self.assertEqual(result.returncode, 69, result.stderr)
+        self.assertIn("not a valid internationalised domain name",
+                      result.stderr)
+
+
 class HoldAgeTest(ReleaseTestCase):
     milter_config = {"MaxHoldAge": "6s"}
 
