@@ -54,6 +54,7 @@ struct od_domain_quota {
 	bool subdomains;		/* the ".example.test" form */
 	long long max_messages;
 	long long max_bytes;
+	unsigned lines[2];		/* where each was set, for errors */
 };
 
 enum od_on_error {

@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -344,6 +345,8 @@ parse_memcached_item(char *item, struct od_memcached_server *server)
 {
 	char *host = item, *port = NULL, *end;
 	long number = OD_DEFAULT_MEMCACHED_PORT;
+	struct in6_addr address;
+	bool bracketed = false;
 	size_t i;
 
 	memset(server, 0, sizeof(*server));
@@ -356,6 +359,7 @@ parse_memcached_item(char *item, struct od_memcached_server *server)
 			    "by nothing or by :PORT";
 		*end = '\0';
 		host++;
+		bracketed = true;
 		if (end[1] == ':')
 			port = end + 2;
 		if (strchr(host, ':') == NULL)
@@ -364,6 +368,12 @@ parse_memcached_item(char *item, struct od_memcached_server *server)
 		/* Two colons or more: an IPv6 address without a port. */
 	} else if ((port = strchr(host, ':')) != NULL)
 		*port++ = '\0';
+	if (strchr(host, ':') != NULL &&
+	    inet_pton(AF_INET6, host, &address) != 1)
+		return bracketed ? "the address in brackets is not a valid "
+		    "IPv6 address" : "a host with two or more colons must be "
+		    "an IPv6 address, and an IPv6 address takes a port only "
+		    "in brackets, as in [2001:db8::5]:11211";
 	if (host[0] == '\0')
 		return "the host is empty";
 	if (strlen(host) >= sizeof(server->host))
@@ -540,7 +550,9 @@ handle_quota(struct parser *parser, const char *key, const char *value,
 		}
 		if (!od_domain_normalize(name, domain, &error))
 			return fail(parser, "invalid %s domain \"%s\": the "
-			    "name %s", key, quoted(copy, q, sizeof(q)), error);
+			    "name %s; expected a host name such as "
+			    "example.test, or .example.test for its subdomains",
+			    key, quoted(copy, q, sizeof(q)), error);
 	}
 	if (strpbrk(limit_text, " \t") != NULL ||
 	    (bytes ? !od_parse_size(limit_text, &limit) :
@@ -582,10 +594,13 @@ handle_quota(struct parser *parser, const char *key, const char *value,
 		quota->subdomains = subdomains;
 		quota->max_messages = -1;
 		quota->max_bytes = -1;
+		quota->lines[0] = quota->lines[1] = 0;
 	}
 	if ((bytes ? quota->max_bytes : quota->max_messages) != -1)
-		return fail(parser, "duplicate %s for %s%s; keep one line", key,
-		    subdomains ? "." : "", domain);
+		return fail(parser, "duplicate %s for %s%s: it was already set "
+		    "on line %u; remove one of them", key,
+		    subdomains ? "." : "", domain, quota->lines[bytes ? 1 : 0]);
+	quota->lines[bytes ? 1 : 0] = parser->line;
 	if (bytes)
 		quota->max_bytes = limit;
 	else

@@ -464,6 +464,16 @@ START_TEST(config_ledger_errors)
 	    "invalid Memcached server \"\" in \"a,,b\": an empty item");
 	assert_config_error("Memcached a,\n", "an empty item");
 	assert_config_error("Memcached host/x\n", "the host may hold only");
+	/* A weight after the port, or an IPv6 address with a bare port. */
+	assert_config_error("Memcached 127.0.0.1:11211:5\n",
+	    "invalid Memcached server \"127.0.0.1:11211:5\" in "
+	    "\"127.0.0.1:11211:5\": a host with two or more colons must be an "
+	    "IPv6 address, and an IPv6 address takes a port only in "
+	    "brackets, as in [2001:db8::5]:11211");
+	assert_config_error("Memcached 2001:db8::5:11211\n",
+	    "takes a port only in brackets");
+	assert_config_error("Memcached [2001:db8::g]:11211\n",
+	    "the address in brackets is not a valid IPv6 address");
 	assert_config_error("Memcached a:1,a:1\n",
 	    "duplicate Memcached server \"a:1\"");
 	assert_config_error("MemcachedPrefix on:demand\n",
@@ -515,9 +525,18 @@ START_TEST(config_quotas)
 	    "invalid MaxHeldBytes \"5T\": expected a size such as 500M");
 	assert_config_error("MaxHeldBytes bad_name.test 5M\n",
 	    "invalid MaxHeldBytes domain \"bad_name.test\"");
+	assert_config_error("MaxHeldMessages bad..test 5\n",
+	    "invalid MaxHeldMessages domain \"bad..test\": the name has an "
+	    "empty label; expected a host name such as example.test, or "
+	    ".example.test for its subdomains");
 	assert_config_error("MaxHeldMessages a.test 1\n"
-	    "MaxHeldMessages a.test 2\n", "duplicate MaxHeldMessages for "
-	    "a.test");
+	    "MaxHeldBytes a.test 1k\nMaxHeldMessages a.test 2\n",
+	    "duplicate MaxHeldMessages for a.test: it was already set on "
+	    "line 1; remove one of them");
+	assert_config_error("MaxHeldBytes .a.test 1k\n"
+	    "MaxHeldBytes .a.test 2k\n",
+	    "duplicate MaxHeldBytes for .a.test: it was already set on "
+	    "line 1");
 	assert_config_error("MaxHeldMessages a.test 1 2\n", "a whole number");
 	assert_config_error("MaxHeldMessages 3\nMaxHeldMessages 1\n",
 	    "duplicate MaxHeldMessages without a domain: it was already set "
