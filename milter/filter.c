@@ -67,6 +67,7 @@ struct connection {
 	char client_name[LOG_TEXT_MAX * 4 + 4];	/* escaped for logging */
 	char client_addr[INET6_ADDRSTRLEN + 8];
 	unsigned long no_reply;		/* SMFIP_NR_* the MTA agreed to */
+	bool leading_space;		/* SMFIP_HDR_LEADSPC agreed */
 	struct message message;
 };
 
@@ -184,7 +185,9 @@ filter_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
 	*steps_out = steps & skip;
 	if (connection != NULL) {
 		connection->no_reply = steps & no_reply;
-		*steps_out |= connection->no_reply;
+		connection->leading_space = (steps & SMFIP_HDR_LEADSPC) != 0;
+		*steps_out |= connection->no_reply |
+		    (steps & SMFIP_HDR_LEADSPC);
 		message_clear(&connection->message);
 		smfi_setpriv(ctx, connection);
 	}
@@ -477,11 +480,14 @@ filter_header(SMFICTX *ctx, char *name, char *value)
 	struct connection *connection = smfi_getpriv(ctx);
 
 	/*
-	 * "Name: value" and CRLF.  sendmail passes a folded value with bare
-	 * LF line ends, each of which was a CRLF in the message.
+	 * "Name:", the value and CRLF.  With SMFIP_HDR_LEADSPC the value
+	 * keeps the spaces after the colon; without it they are gone and one
+	 * is counted.  sendmail passes a folded value with bare LF line ends,
+	 * each of which was a CRLF in the message.
 	 */
 	if (connection != NULL) {
-		size_t length = strlen(name) + strlen(value) + 4;
+		size_t length = strlen(name) + strlen(value) +
+		    (connection->leading_space ? 3 : 4);
 
 		for (const char *lf = strchr(value, '\n'); lf != NULL;
 		    lf = strchr(lf + 1, '\n'))

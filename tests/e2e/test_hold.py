@@ -158,6 +158,23 @@ class HoldTest(odtest.EnvironmentTestCase):
         self.assertGreaterEqual(size, len(data), str(line))
         self.assertLessEqual(size, len(data) + 1024, str(line))
 
+    def test_hold_size_counts_header_spacing(self):
+        # Two messages that differ only in the spaces after a colon. The
+        # headers sendmail adds have the same length in both.
+        sizes = []
+        for spacing in ("", "   "):
+            data = (f"From: <{SENDER}>\r\nTo: <user@example.test>\r\n"
+                    f"X-Spacing:{spacing}x\r\n\r\nBody.\r\n").encode()
+            result = self.env.send(SENDER, ["user@example.test"], data)
+            queue_id = self.assert_held(result, ["user@example.test"],
+                                        "example.test")
+            line, _ = self.env.syslog.wait_for(
+                rf"^{queue_id}: action=hold ", ident=odtest.MILTER_IDENT)
+            sizes.append(
+                int(odtest.HOLD_LINE.match(line.message).group("size")))
+
+        self.assertEqual(sizes[1] - sizes[0], 3, sizes)
+
 
 if __name__ == "__main__":
     odtest.main()
