@@ -92,4 +92,8 @@ bool od_index_remove(struct od_index *index, const char *queue_id);
 /* Returns whether domain is name itself or a name below it. */
 bool od_domain_within(const char *name, const char *domain);
 
+/* Returns whether any entry of set is domain or lies below it. */
+bool od_domain_set_has_within(const struct od_domain_set *set,
+    const char *domain);
+
 #endif

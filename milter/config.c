@@ -996,6 +996,35 @@ default_host_id(struct parser *parser)
 	return store_string(parser, &config->host_id, name);
 }
 
+/*
+ * A quota for a domain that no Domain entry holds mail for would never
+ * apply, which hides a misspelt name, so it is an error.  A ".PARENT"
+ * quota needs an entry at or below PARENT, or one that covers PARENT.
+ */
+static bool
+check_quota_domains(struct parser *parser)
+{
+	const struct od_config *config = parser->config;
+	size_t i;
+
+	for (i = 0; i < config->quota_count; i++) {
+		const struct od_domain_quota *quota = &config->quotas[i];
+		bool bytes = quota->lines[0] == 0;
+
+		if (od_domain_set_match(config->domains, quota->domain) ||
+		    (quota->subdomains && od_domain_set_has_within(
+		    config->domains, quota->domain)))
+			continue;
+		parser->line = quota->lines[bytes ? 1 : 0];
+		return fail(parser, "%s for %s%s: no Domain or DomainFile "
+		    "entry holds mail for it; correct the name, add the "
+		    "domain, or remove the line",
+		    bytes ? "MaxHeldBytes" : "MaxHeldMessages",
+		    quota->subdomains ? "." : "", quota->domain);
+	}
+	return true;
+}
+
 struct od_config *
 od_config_load(const char *path, char *error, size_t error_size)
 {
@@ -1022,6 +1051,10 @@ od_config_load(const char *path, char *error, size_t error_size)
 		return NULL;
 	}
 	od_domain_set_finish(config->domains);
+	if (!check_quota_domains(&main_parser.parser)) {
+		od_config_free(config);
+		return NULL;
+	}
 	return config;
 }
 

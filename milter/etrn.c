@@ -28,20 +28,6 @@ host_name_characters(const char *text)
 	return true;
 }
 
-/* Returns whether any on-demand entry is domain or lies below it. */
-static bool
-has_entries_within(const struct od_domain_set *set, const char *domain)
-{
-	size_t i, count = od_domain_set_count(set);
-
-	for (i = 0; i < count; i++) {
-		if (od_domain_within(od_domain_set_entry(set, i, NULL),
-		    domain))
-			return true;
-	}
-	return false;
-}
-
 static void
 not_on_demand(const struct od_config *config,
     struct od_etrn_decision *decision)
@@ -152,7 +138,7 @@ od_etrn_decide(const char *argument, const char *client,
 
 	if (od_domain_set_match(config->domains, decision->domain) ||
 	    (decision->subdomains &&
-	    has_entries_within(config->domains, decision->domain))) {
+	    od_domain_set_has_within(config->domains, decision->domain))) {
 		if (client != NULL &&
 		    !client_allowed(config, decision->domain, client)) {
 			decision->action = OD_ETRN_DENY;

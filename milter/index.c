@@ -288,6 +288,19 @@ od_domain_within(const char *name, const char *domain)
 	    strcmp(name + name_len - domain_len, domain) == 0;
 }
 
+bool
+od_domain_set_has_within(const struct od_domain_set *set, const char *domain)
+{
+	size_t i, count = od_domain_set_count(set);
+
+	for (i = 0; i < count; i++) {
+		if (od_domain_within(od_domain_set_entry(set, i, NULL),
+		    domain))
+			return true;
+	}
+	return false;
+}
+
 static bool
 select_locked(struct od_index *index,
     bool (*wanted)(const struct od_index_entry *, const void *),

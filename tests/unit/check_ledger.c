@@ -494,7 +494,8 @@ END_TEST
 START_TEST(config_quotas)
 {
 	char error[1024] = "";
-	struct od_config *config = load("MaxHeldMessages 1000\n"
+	struct od_config *config = load("Domain big.test\n"
+	    "Domain .branch.test\nMaxHeldMessages 1000\n"
 	    "MaxHeldBytes 200M\nMaxHeldMessages big.test 5000\n"
 	    "MaxHeldBytes big.test 2G\nMaxHeldMessages .branch.test 10\n"
 	    "MaxHeldBytes shop.branch.test 1k\n", error, sizeof(error));
@@ -538,6 +539,14 @@ START_TEST(config_quotas)
 	    "duplicate MaxHeldBytes for .a.test: it was already set on "
 	    "line 1");
 	assert_config_error("MaxHeldMessages a.test 1 2\n", "a whole number");
+	/* A quota that no Domain entry could ever use. */
+	assert_config_error("Domain example.test\nMaxHeldMessages 7\n"
+	    "MaxHeldBytes exmaple.test 1M\n",
+	    ":3: MaxHeldBytes for exmaple.test: no Domain or DomainFile entry "
+	    "holds mail for it; correct the name, add the domain, or remove "
+	    "the line");
+	assert_config_error("Domain shop.test\nMaxHeldMessages .shop.tset 5\n",
+	    ":2: MaxHeldMessages for .shop.tset: no Domain");
 	assert_config_error("MaxHeldMessages 3\nMaxHeldMessages 1\n",
 	    "duplicate MaxHeldMessages without a domain: it was already set "
 	    "on line 1");
