@@ -407,7 +407,7 @@ static bool
 handle_memcached(struct parser *parser, const char *key, const char *value)
 {
 	struct od_config *config = parser->config;
-	char copy[LINE_MAX_LEN + 1], q[256], qi[256];
+	char copy[LINE_MAX_LEN + 1], q[256], qi[256], where[sizeof(q) + 8];
 	char *item, *next;
 
 	od_strlcpy(copy, value, sizeof(copy));
@@ -422,12 +422,18 @@ handle_memcached(struct parser *parser, const char *key, const char *value)
 			*next++ = '\0';
 		od_strlcpy(original, item, sizeof(original));
 		problem = parse_memcached_item(item, &server);
-		if (problem != NULL)
-			return fail(parser, "invalid %s server \"%s\" in "
-			    "\"%s\": %s; expected HOST[:PORT] items separated "
-			    "by commas, such as 127.0.0.1:11211,[::1]:11212",
-			    key, quoted(original, qi, sizeof(qi)),
-			    quoted(value, q, sizeof(q)), problem);
+		if (problem != NULL) {
+			/* Name the whole value only when it has more items. */
+			if (strcmp(original, value) == 0)
+				where[0] = '\0';
+			else
+				snprintf(where, sizeof(where), " in \"%s\"",
+				    quoted(value, q, sizeof(q)));
+			return fail(parser, "invalid %s server \"%s\"%s: %s; "
+			    "expected HOST[:PORT] items separated by commas, "
+			    "such as 127.0.0.1:11211,[::1]:11212", key,
+			    quoted(original, qi, sizeof(qi)), where, problem);
+		}
 		for (i = 0; i < config->memcached_count; i++) {
 			if (strcasecmp(config->memcached[i].host,
 			    server.host) == 0 &&

@@ -452,8 +452,11 @@ END_TEST
 START_TEST(config_ledger_errors)
 {
 	assert_config_error("Memcached 127.0.0.1:0\n",
-	    "invalid Memcached server \"127.0.0.1:0\" in \"127.0.0.1:0\": "
-	    "the port must be a number from 1 to 65535; expected HOST[:PORT]");
+	    "invalid Memcached server \"127.0.0.1:0\": the port must be a "
+	    "number from 1 to 65535; expected HOST[:PORT]");
+	assert_config_error("Memcached a:1,127.0.0.1:0\n",
+	    "invalid Memcached server \"127.0.0.1:0\" in "
+	    "\"a:1,127.0.0.1:0\": the port");
 	assert_config_error("Memcached 127.0.0.1:65536\n", "from 1 to 65535");
 	assert_config_error("Memcached 127.0.0.1:+11211\n", "from 1 to 65535");
 	assert_config_error("Memcached 127.0.0.1:011211\n", "from 1 to 65535");
@@ -466,10 +469,9 @@ START_TEST(config_ledger_errors)
 	assert_config_error("Memcached host/x\n", "the host may hold only");
 	/* A weight after the port, or an IPv6 address with a bare port. */
 	assert_config_error("Memcached 127.0.0.1:11211:5\n",
-	    "invalid Memcached server \"127.0.0.1:11211:5\" in "
-	    "\"127.0.0.1:11211:5\": a host with two or more colons must be an "
-	    "IPv6 address, and an IPv6 address takes a port only in "
-	    "brackets, as in [2001:db8::5]:11211");
+	    "invalid Memcached server \"127.0.0.1:11211:5\": a host with two "
+	    "or more colons must be an IPv6 address, and an IPv6 address "
+	    "takes a port only in brackets, as in [2001:db8::5]:11211");
 	assert_config_error("Memcached 2001:db8::5:11211\n",
 	    "takes a port only in brackets");
 	assert_config_error("Memcached [2001:db8::g]:11211\n",
