@@ -22,10 +22,10 @@
  * reply at the stages where it always continues: connect, MAIL, each
  * header, end of headers and body chunks.  It replies to RCPT, DATA and
  * end of message, where it decides.  The no-reply flags (SMFIP_NR_*) are
- * agreed in filter_negotiate and kept in the connection state; libmilter
+ * agreed in filter_negotiate and kept in the connection state.  libmilter
  * offers them to every MTA and replies itself to one that lacks them.  A
- * callback returns SMFIS_NOREPLY only where they were agreed: a reply
- * that sendmail waits for and never gets stalls the session.
+ * callback returns SMFIS_NOREPLY only where they were agreed, because a
+ * reply that sendmail waits for and never gets stalls the session.
  */
 
 #include "config.h"

@@ -503,7 +503,7 @@ class HoldAgeTest(ReleaseTestCase):
         self.assertIn(b"multipart/report", dsn.data)
         self.assertEqual(dsn.sender, "")
         # The last attempt's return timeout is MaxHoldAge, and the DSN
-        # says so.
+        # gives that time.
         self.assertIn(b"could not be delivered for 6 seconds", dsn.data)
         odtest.wait_until(
             lambda: f"hf{queue_id}" not in self.env.sendmail.held_files()

@@ -153,8 +153,8 @@ class HoldTest(odtest.EnvironmentTestCase):
         line, _ = self.env.syslog.wait_for(
             rf"^{queue_id}: action=hold ", ident=odtest.MILTER_IDENT)
         size = int(odtest.HOLD_LINE.match(line.message).group("size"))
-        # The filter sees the message as the client sent it, without the
-        # headers that sendmail adds.
+        # sendmail passes the filter the message as the client sent it,
+        # without the headers that sendmail adds.
         self.assertEqual(size, len(data), str(line))
 
     def test_hold_size_counts_header_spacing(self):
