@@ -259,8 +259,9 @@ class BenchEnvironment:
         self.memcached = None
         self.memcached_port = None
         workdir = self.env.workdir
+        odtest.use_ondemand_feature(self.env,
+                                    os.path.join(workdir, "socketmap.sock"))
         config = {
-            "SocketMap": f"unix:{workdir}/socketmap.sock",
             "ControlSocket": os.path.join(workdir, "control.sock"),
             "ReleaseRuns": str(options.runs),
             "EtrnMinInterval": "0s",
@@ -277,11 +278,6 @@ class BenchEnvironment:
             })
         config.update(milter_config or {})
         self.milter.config.update(config)
-        # The feature attaches the filter itself, so the harness must not.
-        self.sendmail.milter_socket = None
-        self.sendmail.extra_mc = (
-            f"FEATURE(`ondemand', `unix:{self.milter.socket_path}', "
-            f"`unix:{workdir}/socketmap.sock')dnl\n")
 
     @property
     def port(self):
@@ -301,15 +297,11 @@ class BenchEnvironment:
         # first.
         self.env.syslog = self.syslog
         since = self.syslog.mark()
-        saved_cf_dir = odtest.SENDMAIL_CF_DIR
-        odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(self.env.workdir)
-        try:
+        with odtest.ondemand_cf_tree(self.env.workdir):
             self.sink.start()
             self.sendmail.write_config()
             self.milter.start(timeout)
             self.sendmail.start(timeout)
-        finally:
-            odtest.SENDMAIL_CF_DIR = saved_cf_dir
         self.wait_for_line(r"^hold index built from the queue", since)
         if self.memcached_port is not None:
             self.wait_for_line(r"^ledger: re-synced from the queue", since)

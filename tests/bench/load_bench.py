@@ -600,22 +600,13 @@ def start_soak_environment(options):
     env.sink = sink
     workdir = env.workdir
     env.milter.config.update({
-        "SocketMap": f"unix:{workdir}/socketmap.sock",
         "ControlSocket": os.path.join(workdir, "control.sock"),
         # Each release is a new ETRN for the same domain.
         "EtrnMinInterval": "0s",
     })
-    # The feature attaches the filter itself, so the harness must not.
-    env.sendmail.milter_socket = None
-    env.sendmail.extra_mc = (
-        f"FEATURE(`ondemand', `unix:{env.milter.socket_path}', "
-        f"`unix:{workdir}/socketmap.sock')dnl\n")
-    saved_cf_dir = odtest.SENDMAIL_CF_DIR
-    odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(workdir)
-    try:
+    odtest.use_ondemand_feature(env, os.path.join(workdir, "socketmap.sock"))
+    with odtest.ondemand_cf_tree(workdir):
         env.start()
-    finally:
-        odtest.SENDMAIL_CF_DIR = saved_cf_dir
     env.syslog.wait_for(r"hold index built from the queue",
                         timeout=options.timeout, ident=odtest.MILTER_IDENT)
     return env, sink

@@ -222,23 +222,14 @@ def start_environment(timeout):
     env.sink = sink
     workdir = env.workdir
     env.milter.config.update({
-        "SocketMap": f"unix:{workdir}/socketmap.sock",
         "ControlSocket": os.path.join(workdir, "control.sock"),
         "ReleaseRuns": str(DEFAULT_RELEASE_RUNS),
         # Every measurement sends a new ETRN for the same domain.
         "EtrnMinInterval": "0s",
     })
-    # The feature attaches the filter itself, so the harness must not.
-    env.sendmail.milter_socket = None
-    env.sendmail.extra_mc = (
-        f"FEATURE(`ondemand', `unix:{env.milter.socket_path}', "
-        f"`unix:{workdir}/socketmap.sock')dnl\n")
-    saved_cf_dir = odtest.SENDMAIL_CF_DIR
-    odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(workdir)
-    try:
+    odtest.use_ondemand_feature(env, os.path.join(workdir, "socketmap.sock"))
+    with odtest.ondemand_cf_tree(workdir):
         env.start()
-    finally:
-        odtest.SENDMAIL_CF_DIR = saved_cf_dir
     env.syslog.wait_for(r"hold index built from the queue", timeout=timeout,
                         ident=odtest.MILTER_IDENT)
     return env, sink

@@ -2098,6 +2098,37 @@ def set_sendmail_cf_dir(path):
     return previous
 
 
+@contextlib.contextmanager
+def ondemand_cf_tree(workdir):
+    """Build sendmail.cf from a cf_overlay() tree in workdir while the block runs."""
+    previous = set_sendmail_cf_dir(cf_overlay(workdir))
+    try:
+        yield
+    finally:
+        set_sendmail_cf_dir(previous)
+
+
+def ondemand_feature_mc(milter_socket_path, socketmap_socket):
+    """Return the .mc line that attaches the filter and the check_etrn socket map with FEATURE(`ondemand')."""
+    return (f"FEATURE(`ondemand', `unix:{milter_socket_path}', "
+            f"`unix:{socketmap_socket}')dnl\n")
+
+
+def use_ondemand_feature(env, socketmap_socket, extra_mc=""):
+    """Make env's sendmail.cf attach the filter through FEATURE(`ondemand'), as operators install it.
+
+    Sets the milter's SocketMap to socketmap_socket and appends extra_mc
+    to the feature's line. Build the cf under ondemand_cf_tree() or with
+    set_sendmail_cf_dir(cf_overlay(...)).
+    """
+    env.milter.config["SocketMap"] = f"unix:{socketmap_socket}"
+    # The feature attaches the filter itself, so the harness must not.
+    env.sendmail.milter_socket = None
+    env.sendmail.extra_mc = (
+        ondemand_feature_mc(env.milter.socket_path, socketmap_socket) +
+        extra_mc)
+
+
 class FeatureTestCase(EnvironmentTestCase):
     """A test whose sendmail.cf uses the project's FEATURE(`ondemand').
 
@@ -2125,16 +2156,10 @@ class FeatureTestCase(EnvironmentTestCase):
         milter = self.env.milter
         milter.config.update({
             "Socket": f"unix:{milter.socket_path}",
-            "SocketMap": f"unix:{self.socketmap_socket}",
             "ControlSocket": self.control_socket,
         })
+        use_ondemand_feature(self.env, self.socketmap_socket, self.extra_mc)
         milter.config.update(self.milter_config)
-        # The feature attaches the filter itself, so the harness must not.
-        sendmail = self.env.sendmail
-        sendmail.milter_socket = None
-        sendmail.extra_mc = (
-            f"FEATURE(`ondemand', `unix:{milter.socket_path}', "
-            f"`unix:{self.socketmap_socket}')dnl\n{self.extra_mc}")
         self.env.start()
         self.wait_for_index(since=0)
 
@@ -2607,8 +2632,7 @@ class MxHost:
         milter = Milter(workdir, config)
         sendmail = Sendmail(
             workdir, env.sink.port,
-            extra_mc=(f"FEATURE(`ondemand', `unix:{milter.socket_path}', "
-                      f"`unix:{socketmap}')dnl\n"))
+            extra_mc=ondemand_feature_mc(milter.socket_path, socketmap))
         return cls(env, name, sendmail, milter)
 
     def start(self):

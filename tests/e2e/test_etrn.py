@@ -53,21 +53,12 @@ class ReleaseTestCase(odtest.EnvironmentTestCase):
         self.addCleanup(self.env.close)
         workdir = self.env.workdir
         self.control_socket = os.path.join(workdir, "control.sock")
-        self.env.milter.config.update({
-            "SocketMap": f"unix:{workdir}/socketmap.sock",
-            "ControlSocket": self.control_socket,
-        })
+        self.env.milter.config["ControlSocket"] = self.control_socket
+        odtest.use_ondemand_feature(self.env,
+                                    os.path.join(workdir, "socketmap.sock"))
         self.env.milter.config.update(self.milter_config)
-        # The feature attaches the filter itself, so the harness must not.
-        sendmail = self.env.sendmail
-        sendmail.milter_socket = None
-        sendmail.extra_mc = (
-            f"FEATURE(`ondemand', `unix:{self.env.milter.socket_path}', "
-            f"`unix:{workdir}/socketmap.sock')dnl\n")
-        self.saved_cf_dir = odtest.SENDMAIL_CF_DIR
-        odtest.SENDMAIL_CF_DIR = odtest.cf_overlay(workdir)
-        self.addCleanup(setattr, odtest, "SENDMAIL_CF_DIR",
-                        self.saved_cf_dir)
+        self.addCleanup(odtest.set_sendmail_cf_dir,
+                        odtest.set_sendmail_cf_dir(odtest.cf_overlay(workdir)))
         self.env.start()
         # The first index rebuild from the queue happens at start.
         self.env.syslog.wait_for(r"hold index built from the queue",
