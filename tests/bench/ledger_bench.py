@@ -974,18 +974,7 @@ def parse_arguments(argv):
     parser.add_argument("--large-samples", type=positive, default=200,
                         help="timed holds per side for that domain "
                         "(default 200)")
-    parser.add_argument("--sessions", type=positive, default=16,
-                        help="parallel SMTP sessions that fill the queues "
-                        "(default 16)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds that each wait for a release, a queue "
-                        "run or a log line may take (default 600)")
-    parser.add_argument("--fill-timeout", type=float, default=3600,
-                        help="seconds that each fill of a queue may take "
-                        "(default 3600)")
-    parser.add_argument("--json", metavar="FILE",
-                        help="also write the results and the machine "
-                        "description to FILE as JSON")
+    release_bench.add_fill_options(parser)
     options = parser.parse_args(argv)
 
     if options.quick:

@@ -592,6 +592,22 @@ def machine_description():
 # Command line
 
 
+def add_fill_options(parser):
+    """Add the options for filling queues over SMTP, for the waits and for JSON output."""
+    parser.add_argument("--sessions", type=positive, default=16,
+                        help="parallel SMTP sessions that fill the queues "
+                        "(default 16)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds that each wait for a release, a queue "
+                        "run or a log line may take (default 600)")
+    parser.add_argument("--fill-timeout", type=float, default=3600,
+                        help="seconds that each fill of a queue may take "
+                        "(default 3600)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the results and the machine "
+                        "description to FILE as JSON")
+
+
 def positive(text):
     try:
         value = int(text.replace("_", ""))
@@ -640,18 +656,7 @@ def parse_arguments(argv):
     parser.add_argument("--repeat", type=int, default=1,
                         help="measurements per cell; the median is shown "
                         "(default 1)")
-    parser.add_argument("--sessions", type=int, default=16,
-                        help="parallel SMTP sessions that fill the queue "
-                        "(default 16)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds that each wait for a release, a queue "
-                        "run or a log line may take (default 600)")
-    parser.add_argument("--fill-timeout", type=float, default=3600,
-                        help="seconds that each fill of the queue may take "
-                        "(default 3600)")
-    parser.add_argument("--json", metavar="FILE",
-                        help="also write the results and the machine "
-                        "description to FILE as JSON")
+    add_fill_options(parser)
     options = parser.parse_args(argv)
 
     if options.quick:
