@@ -526,6 +526,27 @@ handle_ledger_poll(struct parser *parser, const char *key, const char *value)
 }
 
 /*
+ * Parses a domain in configuration syntax, NAME or .NAME for the names
+ * below it, into its normal form.  what names the item in the error.
+ */
+static bool
+parse_domain_entry(struct parser *parser, const char *what, const char *value,
+    char normal[OD_DOMAIN_SIZE], bool *subdomains)
+{
+	const char *name = value, *error;
+	char q[256];
+
+	*subdomains = name[0] == '.';
+	if (*subdomains)
+		name++;
+	if (!od_domain_normalize(name, normal, &error))
+		return fail(parser, "invalid %s \"%s\": the name %s; expected "
+		    "a host name such as example.test, or .example.test for "
+		    "its subdomains", what, quoted(value, q, sizeof(q)), error);
+	return true;
+}
+
+/*
  * MaxHeldMessages and MaxHeldBytes: "LIMIT" sets the global value,
  * "DOMAIN LIMIT" (or ".DOMAIN LIMIT" for subdomains) one domain's.
  */
@@ -534,8 +555,8 @@ handle_quota(struct parser *parser, const char *key, const char *value,
     bool bytes)
 {
 	struct od_config *config = parser->config;
-	char copy[LINE_MAX_LEN + 1], domain[OD_DOMAIN_SIZE], q[256];
-	const char *limit_text = value, *name, *error;
+	char copy[LINE_MAX_LEN + 1], domain[OD_DOMAIN_SIZE], q[256], what[64];
+	const char *limit_text = value;
 	struct od_domain_quota *quota = NULL;
 	bool subdomains = false;
 	long long limit;
@@ -549,16 +570,10 @@ handle_quota(struct parser *parser, const char *key, const char *value,
 		limit_text = space + 1;
 		while (*limit_text == ' ' || *limit_text == '\t')
 			limit_text++;
-		name = copy;
-		if (name[0] == '.') {
-			subdomains = true;
-			name++;
-		}
-		if (!od_domain_normalize(name, domain, &error))
-			return fail(parser, "invalid %s domain \"%s\": the "
-			    "name %s; expected a host name such as "
-			    "example.test, or .example.test for its subdomains",
-			    key, quoted(copy, q, sizeof(q)), error);
+		snprintf(what, sizeof(what), "%s domain", key);
+		if (!parse_domain_entry(parser, what, copy, domain,
+		    &subdomains))
+			return false;
 	}
 	if (strpbrk(limit_text, " \t") != NULL ||
 	    (bytes ? !od_parse_size(limit_text, &limit) :
@@ -632,19 +647,11 @@ handle_max_held_bytes(struct parser *parser, const char *key,
 static bool
 add_domain(struct parser *parser, const char *key, const char *value)
 {
-	char normal[OD_DOMAIN_SIZE], q[256];
-	bool subdomains = false;
-	const char *name = value;
-	const char *error;
+	char normal[OD_DOMAIN_SIZE];
+	bool subdomains;
 
-	if (name[0] == '.') {
-		subdomains = true;
-		name++;
-	}
-	if (!od_domain_normalize(name, normal, &error))
-		return fail(parser, "invalid %s \"%s\": the name %s; expected "
-		    "a host name such as example.test, or .example.test for "
-		    "its subdomains", key, quoted(value, q, sizeof(q)), error);
+	if (!parse_domain_entry(parser, key, value, normal, &subdomains))
+		return false;
 	if (!od_domain_set_add(parser->config->domains, normal, subdomains))
 		return fail(parser, "out of memory");
 	return true;
