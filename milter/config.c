@@ -666,8 +666,7 @@ handle_etrn_allow(struct parser *parser, const char *key, const char *value)
 {
 	struct od_config *config = parser->config;
 	struct od_etrn_allow *grown, *allow;
-	char copy[LINE_MAX_LEN + 1], q[256];
-	const char *name, *error;
+	char copy[LINE_MAX_LEN + 1], q[256], what[64];
 	char *networks, *item, *save = NULL;
 
 	od_strlcpy(copy, value, sizeof(copy));
@@ -687,14 +686,10 @@ handle_etrn_allow(struct parser *parser, const char *key, const char *value)
 	allow = &grown[config->etrn_allow_count];
 	memset(allow, 0, sizeof(*allow));
 
-	name = copy;
-	if (name[0] == '.') {
-		allow->subdomains = true;
-		name++;
-	}
-	if (!od_domain_normalize(name, allow->domain, &error))
-		return fail(parser, "invalid %s domain \"%s\": the name %s",
-		    key, quoted(copy, q, sizeof(q)), error);
+	snprintf(what, sizeof(what), "%s domain", key);
+	if (!parse_domain_entry(parser, what, copy, allow->domain,
+	    &allow->subdomains))
+		return false;
 
 	for (item = strtok_r(networks, ", \t", &save); item != NULL;
 	    item = strtok_r(NULL, ", \t", &save)) {

@@ -211,7 +211,9 @@ START_TEST(config_bad_values)
 	    "2001:db8::/32");
 	assert_error("EtrnAllow exa_mple.test 192.0.2.1\n", 1,
 	    "invalid EtrnAllow domain \"exa_mple.test\": the name contains a "
-	    "character other than letters, digits, hyphens and dots");
+	    "character other than letters, digits, hyphens and dots; expected "
+	    "a host name such as example.test, or .example.test for its "
+	    "subdomains");
 	assert_error("EtrnAllow example.test ,\n", 1, "invalid EtrnAllow "
 	    "\"example.test ,\": expected at least one client network after "
 	    "the domain");
