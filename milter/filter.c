@@ -481,8 +481,8 @@ filter_header(SMFICTX *ctx, char *name, char *value)
 
 	/*
 	 * "Name:", the value and CRLF.  With SMFIP_HDR_LEADSPC the value
-	 * keeps the spaces after the colon; without it they are gone and one
-	 * is counted.  sendmail passes a folded value with bare LF line ends,
+	 * keeps the spaces after the colon.  Without it they are gone, and
+	 * one space is counted.  sendmail passes a folded value with bare LF line ends,
 	 * each of which was a CRLF in the message.
 	 */
 	if (connection != NULL) {

@@ -777,10 +777,10 @@ od_release_expire(long long max_hold_age)
 	    time(NULL) - (time_t)max_hold_age, &entries, &count))
 		return -1;
 	/*
-	 * sendmail returns a message once now >= queue time + the timeout,
-	 * and a message is queued a little before it is held, so each one
-	 * selected here is old enough.  Its DSN then says that the message
-	 * could not be delivered for MaxHoldAge.
+	 * sendmail returns a message once now >= queue time + the timeout.
+	 * A message is queued a little before it is held, so each one
+	 * selected here is old enough, and its DSN gives MaxHoldAge as the
+	 * time the message could not be delivered.
 	 */
 	result = apply_to_entries(OD_HELPER_EXPIRE,
 	    max_hold_age < 1 ? 1 : (unsigned long)max_hold_age, entries, count,

@@ -144,7 +144,7 @@ class HoldTest(odtest.EnvironmentTestCase):
             rf"^{queue_id}: action=hold ", ident=odtest.MILTER_IDENT)
         return int(odtest.HOLD_LINE.match(line.message).group("size"))
 
-    def test_hold_size_counts_headers_and_every_body_chunk(self):
+    def test_hold_size_of_large_message(self):
         # Many headers, one of them folded, and a body that sendmail passes
         # in several chunks of at most 64 KiB. The filter does not reply
         # to headers or body chunks, so this also checks that sendmail and

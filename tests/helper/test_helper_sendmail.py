@@ -269,7 +269,7 @@ class ExpireTest(HelperTest):
         self.assertEqual(self.env.sink.messages, [])
 
     def assert_only_dsn_queued(self):
-        """Assert that nothing is held and the queue holds one DSN to SENDER."""
+        """Assert that nothing is held and the queue contains one DSN to SENDER."""
         self.assertEqual(self.held_ids(), [])
         queued = self.env.sendmail.queue()
         self.assertEqual(len(queued), 1, queued)
